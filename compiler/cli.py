@@ -1,0 +1,128 @@
+"""The command line: click parses, one core function runs, errors map to exit codes here only.
+
+Exit codes: 0 ok, 1 a check failed (stale out/, failed verifier), 2 bad input or usage,
+3 an internal error (a bug: the traceback goes to a log file, not the terminal), 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from .errors import CompilerError, Problem
+
+SPEC = click.argument(
+    "spec", type=click.Path(path_type=Path), default="picluster.yaml", required=False
+)
+
+
+def _print_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings:
+        click.echo(str(warning), err=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn every error into stderr lines and an exit code (cf. pre-commit's error_handler)."""
+    try:
+        yield
+    except CompilerError as exc:
+        for line in exc.lines():
+            click.echo(line, err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="picluster-crash-", suffix=".log", delete=False
+        ) as log:
+            traceback.print_exc(file=log)
+        click.echo(
+            f"internal error: this is a picluster bug; the traceback is in {log.name}", err=True
+        )
+        sys.exit(3)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="picluster")
+def main() -> None:
+    """Compile picluster.yaml into a verified Vault/OpenBao secret-management stack."""
+
+
+@main.command()
+@SPEC
+def validate(spec: Path) -> None:
+    """Check SPEC (default ./picluster.yaml) and report every problem, located."""
+    from .check import load_spec
+
+    with _errors():
+        _, warnings = load_spec(spec)
+        _print_warnings(warnings)
+        click.echo(f"{spec}: ok", err=True)
+
+
+@main.command(name="compile")
+@SPEC
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default="out",
+    show_default=True,
+    help="Output directory.",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if OUT is not what SPEC compiles to."
+)
+@click.option(
+    "--verify",
+    "verify_external",
+    is_flag=True,
+    help="Also prove each artifact with its real consumer (shellcheck, "
+    "systemd-analyze, bao) where installed.",
+)
+def compile_command(spec: Path, out_dir: Path, check: bool, verify_external: bool) -> None:
+    """Compile SPEC (default ./picluster.yaml) into OUT."""
+    from .pipeline import Options, compile_tree
+
+    with _errors():
+        result = compile_tree(
+            Options(spec_path=spec, out_dir=out_dir, check=check, verify_external=verify_external)
+        )
+        if check:
+            click.echo(f"{out_dir}: up to date", err=True)
+        else:
+            n = len(result.written)
+            click.echo(f"{out_dir}: {len(result.build.artifacts)} files, {n} changed", err=True)
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default="schemas/picluster.schema.json",
+    show_default=True,
+    help="Where to write the schema; - for stdout.",
+)
+def schema(out_path: Path) -> None:
+    """Write the JSON Schema of picluster.yaml."""
+    from .schema import schema_text
+
+    with _errors():
+        text = schema_text()
+        if str(out_path) == "-":
+            click.echo(text, nl=False)
+            return
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(text, encoding="utf-8")
+        click.echo(f"{out_path}: written", err=True)

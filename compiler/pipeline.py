@@ -1,0 +1,88 @@
+"""One way through: load → check → render → verify → write.
+
+Nothing is written until every artifact is rendered and verified; bad input never reaches the
+writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import output, verify
+from .artifact import Artifact
+from .check import load_spec
+from .errors import InputError, Problem, StaleOutputError, VerifyError
+from .spec import Spec
+from .targets import TARGETS
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``picluster compile`` was asked to do."""
+
+    spec_path: Path = Path("picluster.yaml")
+    out_dir: Path = Path("out")
+    check: bool = False
+    verify_external: bool = False
+
+
+@dataclass
+class Build:
+    """A compiled spec, in memory: every artifact, the manifest last."""
+
+    spec: Spec
+    artifacts: list[Artifact]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    build: Build
+    written: list[str] = field(default_factory=list)
+
+
+def build(spec_path: Path) -> Build:
+    """Load, check, render and verify ``spec_path``; nothing touches the disk but the read.
+
+    Raises:
+        InputError: the spec is missing or invalid.
+        VerifyError: an artifact failed its verifier.
+    """
+    spec, warnings = load_spec(spec_path)
+    source = spec_path.name
+    artifacts = [a for render in TARGETS.values() for a in render(spec, source)]
+    paths = [a.path for a in artifacts]
+    if len(set(paths)) != len(paths):
+        clash = sorted({p for p in paths if paths.count(p) > 1})
+        raise VerifyError(Problem(p, 0, 0, "", "generated twice") for p in clash)
+    problems = verify.check(artifacts)
+    if problems:
+        raise VerifyError(problems)
+    artifacts.append(output.manifest(artifacts, source))
+    return Build(spec, artifacts, warnings)
+
+
+def compile_tree(options: Options) -> Result:
+    """Compile ``options.spec_path`` into ``options.out_dir`` (or only compare, with check).
+
+    Raises:
+        StaleOutputError: with ``check``, when out/ differs from what the spec compiles to.
+    """
+    result = Result(build(options.spec_path))
+    artifacts = result.build.artifacts
+    if options.verify_external:
+        from .verify import external  # imported only when asked: it runs other programs
+
+        problems = external.check(result.build.spec, artifacts)
+        if problems:
+            raise VerifyError(problems)
+    if options.out_dir.exists() and not options.out_dir.is_dir():
+        raise InputError(f"{options.out_dir}: exists and is not a directory")
+    if options.check:
+        changes = output.differences(options.out_dir, artifacts)
+        if changes:
+            raise StaleOutputError(str(options.out_dir), changes)
+        return result
+    result.written = output.write(options.out_dir, artifacts)
+    return result

@@ -1,0 +1,21 @@
+"""The registry of output targets: each renders one family of artifacts from the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..artifact import Artifact
+from ..spec import Spec
+from . import host_setup, pki, policies, server_config, systemd, unseal
+
+Target = Callable[[Spec, str], list[Artifact]]
+"""``render(spec, source) -> artifacts``; ``source`` is the spec's file name for the header."""
+
+TARGETS: dict[str, Target] = {
+    "server-config": server_config.render,
+    "policies": policies.render,
+    "systemd": systemd.render,
+    "unseal": unseal.render,
+    "host-setup": host_setup.render,
+    "pki": pki.render,
+}
