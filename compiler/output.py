@@ -64,7 +64,7 @@ def differences(out_dir: Path, artifacts: list[Artifact]) -> list[str]:
     """What differs between ``out_dir`` and ``artifacts``, one ``path: reason`` per file."""
     changes = []
     wanted = {a.path for a in artifacts}
-    for artifact in artifacts:
+    for artifact in sorted(artifacts, key=lambda a: a.path):
         target = out_dir / artifact.path
         try:
             current = target.read_bytes()

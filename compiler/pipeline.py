@@ -72,9 +72,10 @@ def compile_tree(options: Options) -> Result:
     result = Result(build(options.spec_path))
     artifacts = result.build.artifacts
     if options.verify_external:
-        from .verify import external  # imported only when asked: it runs other programs
+        # Imported only when asked: it runs other programs.
+        from .verify.external import check as check_externally
 
-        problems = external.check(result.build.spec, artifacts)
+        problems = check_externally(result.build.spec, artifacts)
         if problems:
             raise VerifyError(problems)
     if options.out_dir.exists() and not options.out_dir.is_dir():
