@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import yamlio
 from .errors import InputFileError, Problem, SpecError
-from .layout import api_port, cluster_port, host
+from .layout import api_port, cluster_port
 from .spec import Spec
 from .yamlio import Document, Loc
 
@@ -38,23 +38,29 @@ def load_spec(path: Path) -> tuple[Spec, list[Problem]]:
         SpecError: the file is not a valid spec; every problem found is attached.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputFileError(f"{path}: is a directory, expected a spec file") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise InputFileError(f"{path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line_start = before.rfind(b"\n") + 1
+        col = len(before[line_start:].decode("utf-8", "replace")) + 1
+        message = f"byte 0x{raw[exc.start]:02x} is not UTF-8 text; save the file as UTF-8"
+        raise SpecError([Problem(str(path), before.count(b"\n") + 1, col, "", message)]) from None
     return validate(yamlio.load(text, str(path)))
 
 
 def validate(doc: Document) -> tuple[Spec, list[Problem]]:
     """Validate a loaded document into a :class:`Spec` and its warnings."""
     if not isinstance(doc.data, dict):
-        kind = "a list" if isinstance(doc.data, list) else "a scalar"
-        raise SpecError([doc.problem((), f"expected a mapping at the top level, found {kind}")])
+        found = _shown(doc.data)
+        raise SpecError([doc.problem((), f"expected a mapping at the top level, found {found}")])
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
@@ -69,48 +75,127 @@ def validate(doc: Document) -> tuple[Spec, list[Problem]]:
 
 
 def _problems(doc: Document, exc: ValidationError) -> Iterator[Problem]:
-    for err in exc.errors(include_url=False):
-        loc: Loc = tuple(err["loc"])
+    errors = exc.errors(include_url=False)
+    # A misspelt key is one mistake: report the unknown key (with its suggestion), not also
+    # the required key it was meant to be.
+    meant: set[Loc] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = tuple(err["loc"])
+            close = _close_field(loc)
+            if close is not None:
+                meant.add((*loc[:-1], close))
+    for err in errors:
+        loc = tuple(err["loc"])
         kind = err["type"]
-        message = str(err["msg"]).removeprefix("Value error, ")
         if loc and loc[-1] == "[key]":
-            yield doc.problem(loc[:-1], message, key=True)
+            yield doc.problem(loc[:-1], _message(err), key=True)
         elif kind == "extra_forbidden":
             yield doc.problem(loc, _unknown_key(loc), key=True)
         elif kind == "missing":
-            yield doc.problem(loc, "required key is missing")
+            if loc not in meant:
+                yield doc.problem(loc, f"missing required key {loc[-1]!r}")
         else:
-            yield doc.problem(loc, _tidy(message, err.get("input")))
+            # A null value has no text of its own to point at; its key does.
+            yield doc.problem(loc, _message(err), key="input" in err and err["input"] is None)
 
 
-def _tidy(message: str, value: Any) -> str:
-    """pydantic's sentence-case message in the one-line style: lower-case, with what was found."""
+def _shown(value: Any) -> str:
+    """A value as the user wrote it, for "got ..." in a message."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return str(value).lower()
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:76] + "...'"
+
+
+def _message(err: Any) -> str:
+    """pydantic's error as a one-line message in the user's terms: what was expected, and what
+    was found (no pydantic wording, Python class names or patterns)."""
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    got = _shown(value)
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        if isinstance(value, str) and value.strip().isdigit():
+            return f"expected a whole number, got the string {got}; remove the quotes"
+        return f"expected a whole number, got {got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {got}"
+    if kind == "string_type":
+        quote = "; put it in quotes" if isinstance(value, int | float) else ""
+        return f"expected a string, got {got}{quote}"
+    if kind == "list_type":
+        return f"expected a list (items start with '- '), got {got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping, got {got}"
+    if kind == "literal_error":
+        choices = _choices(tuple(err["loc"]))
+        if choices:
+            shown = ", ".join(str(c) for c in choices)
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return f"{got} is not one of: {shown}{hint}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"{got} is too large; the maximum is {ctx.get('le', ctx.get('lt'))}"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"{got} is too small; the minimum is {ctx.get('ge', ctx.get('gt'))}"
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        if least == 1:
+            return "must not be empty"
+        return f"needs at least {least} items, got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"allows at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
+    if kind == "ip_any_address":
+        return f"{got} is not a valid IPv4 or IPv6 address"
+    message = str(err["msg"]).removeprefix("Value error, ")
     if message[:1].isupper() and message[1:2].islower():
         message = message[0].lower() + message[1:]
-    if message.startswith("input should be a valid"):
-        if isinstance(value, dict):
-            return f"{message}, got a mapping"
-        if isinstance(value, list):
-            return f"{message}, got a list"
-        return f"{message}, got {value!r}"
     return message
 
 
 def _unknown_key(loc: Loc) -> str:
-    key = str(loc[-1])
+    message = f"unknown key {str(loc[-1])!r}"
+    close = _close_field(loc)
+    if close is not None:
+        return f"{message}; did you mean {close!r}?"
     model = _model_at(loc[:-1])
-    message = f"unknown key {key!r}"
     if model is not None:
-        fields = list(model.model_fields)
-        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
-        if close:
-            return f"{message}; did you mean {close[0]!r}?"
-        return f"{message}; expected one of: {', '.join(fields)}"
+        return f"{message}; expected one of: {', '.join(model.model_fields)}"
     return message
 
 
+def _close_field(loc: Loc) -> str | None:
+    """The field of the mapping at ``loc[:-1]`` whose name is closest to the key ``loc[-1]``."""
+    model = _model_at(loc[:-1])
+    if model is None:
+        return None
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _choices(loc: Loc) -> tuple[Any, ...]:
+    """The values a ``Literal`` field at ``loc`` allows, or () when it is not one."""
+    annotation = _unwrap(_annotation_at(loc))
+    if typing.get_origin(annotation) is typing.Literal:
+        return typing.get_args(annotation)
+    return ()
+
+
 def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The model class that validates the mapping at ``loc``, found by walking the annotations."""
+    """The model class that validates the mapping at ``loc``."""
+    current = _unwrap(_annotation_at(loc))
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _annotation_at(loc: Loc) -> Any:
+    """The annotation that validates the value at ``loc``, found by walking the models."""
     current: Any = Spec
     for part in loc:
         current = _unwrap(current)
@@ -125,8 +210,7 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
             current = typing.get_args(current)[1]
         else:
             return None
-    current = _unwrap(current)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+    return current
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -160,13 +244,20 @@ def _cross_references(spec: Spec, doc: Document) -> Iterator[Problem]:
         ("dns", [n.dns for n in vault.nodes]),
         ("address", [(n.address, api_port(vault, n)) for n in vault.nodes]),
     ):
-        dup = _duplicates([v for v in values if v is not None])
-        seen: set[Any] = set()
+        first: dict[Any, int] = {}
         for i, value in enumerate(values):
-            if value in dup and value in seen:
-                shown = host(vault.nodes[i]) if field == "address" else value
-                yield doc.problem((*nodes, i, field), f"duplicate node {field} {shown!s}")
-            seen.add(value)
+            if value is None:
+                continue
+            if value not in first:
+                first[value] = i
+                continue
+            if field == "address":
+                shown = f"address {value[0]} with api port {value[1]}"
+            else:
+                shown = f"{'DNS name' if field == 'dns' else field} {value!r}"
+            yield doc.problem(
+                (*nodes, i, field), f"{shown} is already used by vault.nodes[{first[value]}]"
+            )
 
     for i, node in enumerate(vault.nodes):
         if api_port(vault, node) == cluster_port(vault, node):
@@ -187,15 +278,24 @@ def _cross_references(spec: Spec, doc: Document) -> Iterator[Problem]:
     mounts = [e.path for e in vault.secrets_engines]
     for i, path in enumerate(mounts):
         mount_loc: Loc = ("vault", "secrets_engines", i, "path")
-        if path.split("/")[0] in RESERVED_MOUNTS:
-            yield doc.problem(mount_loc, f"{path!r} is a reserved path")
+        root = path.split("/")[0]
+        if root == path and root in RESERVED_MOUNTS:
+            yield doc.problem(mount_loc, f"mount path {path!r} is reserved by the server")
+        elif root in RESERVED_MOUNTS:
+            yield doc.problem(
+                mount_loc, f"mount path {path!r} is under {root!r}, which the server reserves"
+            )
         if path in mounts[:i]:
-            yield doc.problem(mount_loc, f"duplicate mount path {path!r}")
+            yield doc.problem(
+                mount_loc,
+                f"mount path {path!r} is already used by "
+                f"vault.secrets_engines[{mounts.index(path)}]",
+            )
 
     for name, rules in vault.policies.items():
         loc: Loc = ("vault", "policies", name)
         if name == "root":
-            yield doc.problem(loc, "the root policy cannot be written", key=True)
+            yield doc.problem(loc, "'root' is a built-in policy and cannot be redefined", key=True)
         paths = [r.path for r in rules]
         for j, rule in enumerate(rules):
             if rule.path in paths[:j]:

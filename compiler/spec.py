@@ -53,7 +53,9 @@ def _hostname(value: str) -> str:
         or not value
         or not all(_HOST_LABEL.match(label) for label in value.rstrip(".").split("."))
     ):
-        raise ValueError(f"{value!r} is not a valid DNS name")
+        raise ValueError(
+            f"{value!r} is not a valid DNS name (letters, digits and '-' between dots)"
+        )
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -129,7 +131,8 @@ SubjectText = Annotated[
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: no silent coercion of "8200" or true to a number, or of "yes" or 1 to a boolean.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- vault ---------------------------------------------------------------------------------
@@ -275,6 +278,6 @@ class Vault(Model):
 class Spec(Model):
     """The whole of picluster.yaml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="picluster")
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="picluster")
 
     vault: Vault

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar, merge_attrib
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from .errors import Problem, SpecError
 
@@ -91,9 +92,12 @@ def load(text: str, file: str) -> Document:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        if "duplicate key" in message or "found duplicate key" in str(exc):
-            message = _duplicate_message(exc)
+        raise SpecError([Problem(file, line, col, "", _syntax_message(exc))]) from None
+    except ReaderError as exc:
+        line, col = _line_col(text, exc.position)
+        char = exc.character
+        shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+        message = f"the character {shown} is not allowed in YAML"
         raise SpecError([Problem(file, line, col, "", message)]) from None
     except YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
@@ -101,21 +105,46 @@ def load(text: str, file: str) -> Document:
     doc = Document(file, None)
     if root is None:
         raise SpecError([Problem(file, 1, 1, "", "the file is empty; expected a mapping")])
-    budget = [MAX_NODES]
-    doc.values[()] = _start(root)
-    doc.data = _plain(root, (), doc, budget)
+    doc.values[()] = _start(root, text)
+    doc.data = _Walk(doc).plain(root, (), None)
     return doc
 
 
-def _duplicate_message(exc: MarkedYAMLError) -> str:
-    text = str(exc.problem or "")
-    return " ".join(text.split()) if text else "duplicate key"
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of character ``offset`` in ``text``."""
+    before = text[:offset]
+    return before.count("\n") + 1, offset - before.rfind("\n")
 
 
-def _start(node: Any) -> tuple[int, int]:
+def _syntax_message(exc: MarkedYAMLError) -> str:
+    """ruamel's problem in one line, with where the construct it was reading starts."""
+    problem = " ".join(str(exc.problem or "").split())
+    context = " ".join(str(exc.context or "").split())
+    if "duplicate key" in problem:
+        return problem.removeprefix("found ")
+    if "found another document" in problem:
+        return "a second YAML document ('---') is not allowed; a spec is one document"
+    if "'\\t'" in problem:
+        return "a tab cannot indent YAML; use spaces"
+    if not problem:
+        return context or "invalid YAML"
+    start, here = exc.context_mark, exc.problem_mark
+    construct = context.removeprefix("while parsing ").removeprefix("while scanning ")
+    if start is not None and construct != context and (here is None or start.line != here.line):
+        where = f"line {start.line + 1}, column {start.column + 1}"
+        return f"{problem} (in {construct} that starts at {where})"
+    return problem
+
+
+def _start(node: Any, text: str) -> tuple[int, int]:
     lc = getattr(node, "lc", None)
     if lc is not None and lc.line is not None:
         return (lc.line + 1, lc.col + 1)
+    # A scalar has no position of its own: the first line that is not a comment or a marker.
+    for number, line in enumerate(text.splitlines(), start=1):
+        content = line.lstrip()
+        if content and not content.startswith(("#", "%", "---")):
+            return (number, len(line) - len(content) + 1)
     return (1, 1)
 
 
@@ -123,57 +152,113 @@ def _check_tag(node: Any, loc: Loc, doc: Document) -> None:
     tag = getattr(node, "tag", None)
     value = getattr(tag, "value", tag) if tag is not None else None
     if isinstance(value, str) and value and value not in _STANDARD_TAGS:
-        raise SpecError([doc.problem(loc, f"YAML tag {value!r} is not allowed")])
+        shown = value.replace("tag:yaml.org,2002:", "!!", 1)
+        raise SpecError([doc.problem(loc, f"the YAML tag {shown} is not allowed; remove it")])
 
 
-def _plain(node: Any, loc: Loc, doc: Document, budget: list[int]) -> Any:
-    """Copy the ruamel tree into plain dicts/lists, recording positions, within ``budget``."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise SpecError(
-            [
-                doc.problem(
-                    loc, f"the document expands to more than {MAX_NODES} nodes (an alias bomb?)"
-                )
-            ]
-        )
-    if isinstance(node, TaggedScalar):
-        _check_tag(node, loc, doc)
-    if isinstance(node, CommentedMap):
-        _check_tag(node, loc, doc)
-        out: dict[Any, Any] = {}
-        for key, value in node.items():
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                raise SpecError([doc.problem(loc, "mapping keys must be plain scalars")])
-            k = str(key) if not isinstance(key, str) else key
-            kl, kc = node.lc.key(key)
-            vl, vc = node.lc.value(key)
-            child = (*loc, k)
-            doc.keys[child] = (kl + 1, kc + 1)
-            doc.values[child] = (vl + 1, vc + 1)
-            out[k] = _plain(value, child, doc, budget)
-        return out
-    if isinstance(node, CommentedSeq):
-        _check_tag(node, loc, doc)
-        items = []
-        for i, value in enumerate(node):
-            child = (*loc, i)
-            il, ic = node.lc.item(i)
-            doc.values[child] = (il + 1, ic + 1)
-            items.append(_plain(value, child, doc, budget))
-        return items
-    if isinstance(node, str):
-        return str(node)  # drop ruamel's ScalarString subclasses
-    if isinstance(node, bool) or node is None:
+def _key_text(key: Any) -> str:
+    """A mapping key as the user wrote it (``null``, ``true``, ``8200``)."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return str(key).lower()
+    return str(key)
+
+
+def _owner(node: CommentedMap, key: Any) -> CommentedMap:
+    """The mapping whose text holds ``key``: ``node``, or the one a ``<<`` merge brought it from."""
+    if key in node.lc.data:
         return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    kind = type(node).__name__.removeprefix("Commented").lower()
-    raise SpecError(
-        [doc.problem(loc, f"a YAML {kind} is not allowed here; quote it to make it a string")]
-    )
+    for source in getattr(node, merge_attrib, ()):
+        source = source[-1] if isinstance(source, tuple) else source  # ruamel < 0.18.7: (pos, map)
+        if isinstance(source, CommentedMap) and key in source:
+            return _owner(source, key)
+    return node
+
+
+# What a tag or an unquoted scalar can build besides maps, lists and scalars: (name, quotable).
+_OTHER_KINDS = {
+    "date": ("a YAML date", True),
+    "TimeStamp": ("a YAML timestamp", True),
+    "datetime": ("a YAML timestamp", True),
+    "bytes": ("a YAML binary value", True),
+    "CommentedSet": ("a YAML set", False),
+    "CommentedOrderedMap": ("a YAML ordered map (!!omap)", False),
+}
+
+
+class _Walk:
+    """Copy the ruamel tree into plain dicts/lists, recording positions.
+
+    Every node visited counts against :data:`MAX_NODES`, aliases included, so a document whose
+    aliases expand to millions of nodes stops early. A container met a second time is an alias,
+    and the positions recorded inside it are those of its anchor: a blow-up is reported at the
+    outermost alias on the way down.
+    """
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.budget = MAX_NODES
+        self.seen: set[int] = set()
+
+    def plain(self, node: Any, loc: Loc, alias: Loc | None) -> Any:
+        doc = self.doc
+        if isinstance(node, CommentedMap | CommentedSeq):
+            if alias is None and id(node) in self.seen:
+                alias = loc
+            self.seen.add(id(node))
+        self.budget -= 1
+        if self.budget < 0:
+            raise SpecError([self._too_big(loc, alias)])
+        if isinstance(node, TaggedScalar):
+            _check_tag(node, loc, doc)
+        if type(node) is CommentedMap:
+            _check_tag(node, loc, doc)
+            out: dict[Any, Any] = {}
+            for key, value in node.items():
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    raise SpecError([doc.problem(loc, "mapping keys must be plain scalars")])
+                k = _key_text(key)
+                owner = _owner(node, key)
+                kl, kc = owner.lc.key(key)
+                vl, vc = owner.lc.value(key)
+                child = (*loc, k)
+                doc.keys[child] = (kl + 1, kc + 1)
+                doc.values[child] = (vl + 1, vc + 1)
+                out[k] = self.plain(value, child, alias)
+            return out
+        if type(node) is CommentedSeq:
+            _check_tag(node, loc, doc)
+            items = []
+            for i, value in enumerate(node):
+                child = (*loc, i)
+                il, ic = node.lc.item(i)
+                doc.values[child] = (il + 1, ic + 1)
+                items.append(self.plain(value, child, alias))
+            return items
+        if isinstance(node, str):
+            return str(node)  # drop ruamel's ScalarString subclasses
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        _check_tag(node, loc, doc)
+        kind, quotable = _OTHER_KINDS.get(type(node).__name__, ("this YAML value", False))
+        advice = "; quote it to make it a string" if quotable else ""
+        raise SpecError([doc.problem(loc, f"{kind} is not allowed here{advice}")])
+
+    def _too_big(self, loc: Loc, alias: Loc | None) -> Problem:
+        if alias is None:
+            return self.doc.problem(loc, f"the document has more than {MAX_NODES} values")
+        # An alias's recorded position is its anchor's: point at the key or list that holds it.
+        key = isinstance(alias[-1], str)
+        return self.doc.problem(
+            alias if key else alias[:-1],
+            f"the aliases here expand to more than {MAX_NODES} values (an alias bomb?)",
+            key=key,
+        )
 
 
 def dump(data: Any) -> bytes:

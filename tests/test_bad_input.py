@@ -1,0 +1,252 @@
+"""Every bad spec in tests/bad_specs/ ends in exactly the lines a user should read, and no more.
+
+Each case runs the real CLI (``compile SPEC -o out``) in an empty directory and must: exit 2;
+print on stderr one ``FILE:LINE:COL: dotted.path: message`` line per problem, every problem of
+the run, exactly as listed in ``EXPECTED``; print no traceback; and write nothing (``out`` is not
+created). The expected lines were written for a reader, not copied from the program: LINE:COL is
+the offending key (unknown key, bad mapping key), the offending value (bad value), or the mapping
+that lacks a required key. Problems found before the spec is parsed (bad YAML, bad encoding) have
+no dotted path, as nothing has been read yet.
+
+To add a case: drop ``NN-short-name.yaml`` in tests/bad_specs/ and its lines here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from compiler.cli import main
+from compiler.yamlio import MAX_NODES
+from tests.support import ROOT
+
+BAD_SPECS = ROOT / "tests" / "bad_specs"
+SPECS = sorted(BAD_SPECS.glob("*.yaml"))
+
+CAPABILITIES = "create, read, update, patch, delete, list, sudo, deny, subscribe"
+PATH_CHARS = "a path may hold only letters, digits and . _ @ + - between slashes"
+BOMB = f"the aliases here expand to more than {MAX_NODES} values (an alias bomb?)"
+
+# Case name (file stem) -> the stderr lines, without the leading "FILE:".
+EXPECTED: dict[str, list[str]] = {
+    "01-syntax-unclosed-flow": [
+        "8:9: expected ',' or '}', but got ':' "
+        "(in a flow mapping that starts at line 7, column 12)",
+    ],
+    "02-duplicate-key": [
+        '8:7: duplicate key "address" with value "10.0.0.12" (original value: "10.0.0.11")',
+    ],
+    "03-empty-file": ["1:1: the file is empty; expected a mapping"],
+    "04-top-level-list": ["2:1: expected a mapping at the top level, found a list"],
+    "05-top-level-scalar": ["2:1: expected a mapping at the top level, found 'vault'"],
+    "06-alias-bomb": [f"7:4: f: {BOMB}"],
+    "07-python-tag": [
+        "6:16: vault.nodes[0].address: "
+        "the YAML tag !!python/object/apply:os.system is not allowed; remove it",
+    ],
+    "08-unknown-key-typo": [
+        "6:7: vault.nodes[0].adress: unknown key 'adress'; did you mean 'address'?",
+    ],
+    "09-unknown-key-no-match": [
+        "10:5: vault.unseal.auto_unseal_with_kms: unknown key 'auto_unseal_with_kms'; "
+        "expected one of: key_shares, key_threshold, keys_file, service, attempts, "
+        "retry_interval",
+    ],
+    "10-port-not-a-number": ["4:13: vault.api_port: expected a whole number, got '8200/tcp'"],
+    "11-nodes-mapping-not-list": [
+        "5:5: vault.nodes: expected a list (items start with '- '), got a mapping",
+    ],
+    "12-bad-ip": [
+        "6:16: vault.nodes[0].address: '10.0.0.11.5' is not a valid IPv4 or IPv6 address",
+    ],
+    "13-bad-dns-name": [
+        "7:12: vault.nodes[0].dns: 'vault_1.homelab.example.com' is not a valid DNS name "
+        "(letters, digits and '-' between dots)",
+    ],
+    "14-duplicate-node-name": [
+        "7:14: vault.nodes[2].name: name 'node1' is already used by vault.nodes[0]",
+    ],
+    "15-duplicate-node-dns": [
+        "10:12: vault.nodes[1].dns: "
+        "DNS name 'node1.homelab.example.com' is already used by vault.nodes[0]",
+    ],
+    "16-unknown-capability": [
+        f"8:54: vault.policies.readwrite[0].capabilities[1]: 'write' is not one of: {CAPABILITIES}",
+    ],
+    "17-role-unknown-policy": [
+        "15:29: vault.kubernetes_auth.roles.external-secrets.policies[1]: "
+        "unknown policy 'read-only'; did you mean 'readonly'?",
+    ],
+    "18-threshold-above-shares": [
+        "8:20: vault.unseal.key_threshold: key_threshold (5) is above key_shares (3)",
+    ],
+    "19-shares-with-threshold-one": [
+        "8:20: vault.unseal.key_threshold: "
+        "with more than one key share the threshold must be at least 2",
+    ],
+    "20-bad-duration": [
+        "7:32: vault.telemetry.prometheus_retention_time: "
+        "'12 hours' is not a duration such as 90s, 15m or 12h",
+    ],
+    "21-relative-tls-path": ["7:11: vault.tls.cert: 'vault.crt' is not an absolute path"],
+    "22-path-with-space": [f"8:13: vault.storage.raft.path: '/var/lib/vault data': {PATH_CHARS}"],
+    "23-path-with-dollar": [
+        f"7:16: vault.unseal.keys_file: '/home/$USER/unseal.json': {PATH_CHARS}",
+    ],
+    "24-path-with-dotdot": [
+        "7:17: vault.paths.config_dir: "
+        "'/etc/vault/../shadow' must not contain '.' or '..' components",
+    ],
+    "25-missing-version": ["3:3: vault.version: missing required key 'version'"],
+    "26-missing-nodes": ["3:3: vault.nodes: missing required key 'nodes'"],
+    "27-empty-nodes": ["4:10: vault.nodes: must not be empty"],
+    "28-port-out-of-range": [
+        "7:29: vault.nodes[0].ssh.port: 65536 is too large; the maximum is 65535",
+    ],
+    "29-bad-distribution": [
+        "3:17: vault.distribution: 'hashicorp' is not one of: vault, openbao",
+    ],
+    "30-policy-named-root": [
+        "7:5: vault.policies.root: 'root' is a built-in policy and cannot be redefined",
+    ],
+    "31-reserved-mount-sys": [
+        "8:14: vault.secrets_engines[1].path: mount path 'sys' is reserved by the server",
+    ],
+    "32-duplicate-mount-path": [
+        "9:13: vault.secrets_engines[1].path: "
+        "mount path 'secret' is already used by vault.secrets_engines[0]",
+    ],
+    "33-deny-with-other-capabilities": [
+        "8:53: vault.policies.locked[0].capabilities: "
+        "'deny' overrides every other capability; list it alone",
+    ],
+    "34-policy-path-newline": [
+        "8:15: vault.policies.readonly[0].path: "
+        "'secret/data/*\"\\npath \"sys/*' is not an API path pattern (no control characters)",
+    ],
+    "35-uppercase-node-name": [
+        "5:13: vault.nodes[0].name: 'Node1' is not a DNS-1123 label (a-z, 0-9, '-'; at most 63)",
+    ],
+    "36-unquoted-date-version": [
+        "3:12: vault.version: a YAML date is not allowed here; quote it to make it a string",
+    ],
+    "37-not-utf8": ["7:39: byte 0xe1 is not UTF-8 text; save the file as UTF-8"],
+    "38-many-problems": [
+        "5:13: vault.api_port: 82000 is too large; the maximum is 65535",
+        "8:16: vault.nodes[0].address: '10.0.0.300' is not a valid IPv4 or IPv6 address",
+        "10:7: vault.nodes[0].adress: unknown key 'adress'; did you mean 'address'?",
+        "12:11: vault.tls.cert: 'vault.crt' is not an absolute path",
+        "14:32: vault.telemetry.prometheus_retention_time: "
+        "'12 hours' is not a duration such as 90s, 15m or 12h",
+        "17:49: vault.policies.readwrite[0].capabilities[1]: "
+        f"'write' is not one of: {CAPABILITIES}",
+    ],
+    "39-port-quoted-number": [
+        "4:17: vault.cluster_port: expected a whole number, got the string '8201'; "
+        "remove the quotes",
+    ],
+    "40-many-cross-reference-problems": [
+        "6:30: vault.nodes[1].address: "
+        "address 10.0.0.11 with api port 8200 is already used by vault.nodes[0]",
+        "7:14: vault.nodes[2].name: name 'node2' is already used by vault.nodes[1]",
+        "10:20: vault.unseal.key_threshold: key_threshold (4) is above key_shares (3)",
+        "13:14: vault.secrets_engines[1].path: "
+        "mount path 'auth/kv' is under 'auth', which the server reserves",
+        "15:5: vault.policies.root: 'root' is a built-in policy and cannot be redefined",
+        "18:47: vault.policies.readonly[0].capabilities: "
+        "'deny' overrides every other capability; list it alone",
+        "25:20: vault.kubernetes_auth.roles.apps.policies[0]: "
+        "unknown policy 'readonyl'; did you mean 'readonly'?",
+    ],
+    "41-tab-indent": ["5:1: a tab cannot indent YAML; use spaces"],
+    "42-empty-section": ["6:3: vault.unseal: expected a mapping, got an empty value"],
+    "43-nodes-as-names": [
+        "4:11: vault.nodes[0]: expected a mapping, got 'node1'",
+        "4:18: vault.nodes[1]: expected a mapping, got 'node2'",
+    ],
+    # A merged value is located where its text is: in the anchored mapping it came from.
+    "44-merge-key-forgot-override": [
+        "7:16: vault.nodes[1].address: "
+        "address 10.0.0.11 with api port 8200 is already used by vault.nodes[0]",
+    ],
+    "45-two-documents": [
+        "6:1: a second YAML document ('---') is not allowed; a spec is one document",
+    ],
+    "46-boolean-as-string": ["7:14: vault.unseal.service: expected true or false, got 'no'"],
+}
+
+
+def run(directory: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    """Run the CLI in ``directory``, as a user in that directory would."""
+    monkeypatch.chdir(directory)
+    return CliRunner().invoke(main, list(args))
+
+
+def assert_rejected(result: Result, expected: list[str]) -> None:
+    assert "Traceback" not in result.output
+    assert (result.exit_code, result.stderr.splitlines()) == (2, expected)
+    assert result.stdout == ""
+
+
+def test_every_bad_spec_has_its_lines() -> None:
+    assert [s.stem for s in SPECS] == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_compile_rejects_bad_spec(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copyfile(spec, tmp_path / spec.name)
+    result = run(tmp_path, monkeypatch, "compile", spec.name, "-o", "out")
+    assert_rejected(result, [f"{spec.name}:{line}" for line in EXPECTED[spec.stem]])
+    # Nothing written: no out/, and no file a tag could have made run (07 would touch PWNED).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [spec.name]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_validate_reports_the_same_lines(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copyfile(spec, tmp_path / spec.name)
+    result = run(tmp_path, monkeypatch, "validate", spec.name)
+    assert_rejected(result, [f"{spec.name}:{line}" for line in EXPECTED[spec.stem]])
+
+
+def test_missing_spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run(tmp_path, monkeypatch, "compile", "nowhere/picluster.yaml", "-o", "out")
+    assert_rejected(result, ["nowhere/picluster.yaml: no such file"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_alias_bomb_is_cut_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 9**30 leaves: if aliases were expanded without a bound, this would never finish.
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 30)]
+    lines += ['vault: {version: "1.18.3", nodes: *l29}']
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(tmp_path, monkeypatch, "compile", "bomb.yaml", "-o", "out")
+    # l0..l4 expand to 74,732 values; the budget runs out inside l5, at its second alias.
+    assert_rejected(result, [f"bomb.yaml:6:5: l5: {BOMB}"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_tag_never_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = tmp_path / "tagged.yaml"
+    spec.write_text(
+        'vault:\n  version: !!python/object/apply:os.system ["touch MARKER"]\n'
+        "  nodes: [{name: node1, address: 10.0.0.11}]\n",
+        encoding="utf-8",
+    )
+    result = run(tmp_path, monkeypatch, "compile", "tagged.yaml", "-o", "out")
+    assert_rejected(
+        result,
+        [
+            "tagged.yaml:2:12: vault.version: "
+            "the YAML tag !!python/object/apply:os.system is not allowed; remove it"
+        ],
+    )
+    assert not (tmp_path / "MARKER").exists()
+    assert not (tmp_path / "out").exists()
