@@ -1,0 +1,130 @@
+"""Constrained scalars of the spec, and the base model every section uses.
+
+Strings that end up in a generated file are either constrained here (paths, names, hosts: a
+located error on anything odd) or escaped by the target format's filter (``render.py``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+)
+
+
+def _matching(regex: str, what: str) -> tuple[AfterValidator, Field]:  # type: ignore[valid-type]
+    """A validator with a readable message, and the same pattern in the JSON Schema."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            raise ValueError(f"{shown!r} is not {what}")
+        return value
+
+    return AfterValidator(check), Field(description=what, json_schema_extra={"pattern": regex})
+
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+Name = Annotated[str, *_matching(DNS_LABEL, "a DNS-1123 label (a-z, 0-9, '-'; at most 63)")]
+
+UnixName = Annotated[str, *_matching(r"^[a-z_][a-z0-9_-]{0,30}$", "a Unix user name")]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _hostname(value: str) -> str:
+    if (
+        len(value) > 253
+        or not value
+        or not all(_HOST_LABEL.match(label) for label in value.rstrip(".").split("."))
+    ):
+        raise ValueError(
+            f"{value!r} is not a valid DNS name (letters, digits and '-' between dots)"
+        )
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return value.lower()
+    raise ValueError(f"{value!r} is an IP address; put it in an address field")
+
+
+Hostname = Annotated[
+    str,
+    AfterValidator(_hostname),
+    Field(description="A DNS name (RFC 1123).", json_schema_extra={"format": "hostname"}),
+]
+
+_SAFE_PATH = re.compile(r"^/([A-Za-z0-9._@+-]+/?)*$")
+
+
+def _abs_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if not _SAFE_PATH.match(value) or "//" in value:
+        raise ValueError(
+            f"{value!r}: a path may hold only letters, digits and . _ @ + - between slashes"
+        )
+    parts = value.split("/")
+    if ".." in parts or "." in parts:
+        raise ValueError(f"{value!r} must not contain '.' or '..' components")
+    return value.rstrip("/") or "/"
+
+
+AbsPath = Annotated[
+    str,
+    AfterValidator(_abs_path),
+    Field(description="An absolute path on the node, without spaces or shell metacharacters."),
+]
+
+Duration = Annotated[
+    str,
+    *_matching(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$", "a duration such as 90s, 15m or 12h"),
+]
+
+Version = Annotated[
+    str,
+    *_matching(r"^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$", "a release version such as 1.18.3"),
+]
+
+PolicyName = Annotated[
+    str,
+    *_matching(
+        r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$", "a policy name (a-z, 0-9, '.', '_', '-')"
+    ),
+]
+
+MountPath = Annotated[
+    str,
+    *_matching(
+        r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?(/[a-z0-9]([a-z0-9_-]*[a-z0-9])?)*$",
+        "a mount path such as secret or kv/apps (no leading or trailing '/')",
+    ),
+]
+
+PolicyPath = Annotated[
+    str,
+    *_matching(r"^[^\x00-\x1f\x7f]{1,512}$", "an API path pattern (no control characters)"),
+]
+
+Capability = Literal[
+    "create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe"
+]
+
+SubjectText = Annotated[
+    str, *_matching(r"^[^\x00-\x1f\x7f]{1,64}$", "1 to 64 characters, no control characters")
+]
+
+
+class Model(BaseModel):
+    # strict: no silent coercion of "8200" or true to a number, or of "yes" or 1 to a boolean.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
