@@ -10,28 +10,37 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import yamlio
+from . import crossref, inputs, yamlio
 from .errors import InputFileError, Problem, SpecError
-from .layout import api_port, cluster_port
+from .inputs import Inputs
 from .spec import Spec
 from .yamlio import Document, Loc
 
-RESERVED_MOUNTS = {"sys", "auth", "identity", "cubbyhole"}
-BUILTIN_POLICIES = {"default"}
+
+@dataclass(frozen=True)
+class Loaded:
+    """A valid spec, the files it names, and its warnings (problems that do not stop it)."""
+
+    spec: Spec
+    inputs: Inputs
+    warnings: list[Problem]
 
 
 def load_spec(path: Path) -> tuple[Spec, list[Problem]]:
-    """Read, parse and validate the spec at ``path``.
+    """The spec at ``path`` and its warnings (see :func:`load`)."""
+    loaded = load(path)
+    return loaded.spec, loaded.warnings
 
-    Returns:
-        The spec and its warnings (problems that do not stop the compile).
+
+def load(path: Path) -> Loaded:
+    """Read, parse and validate the spec at ``path``, and read the files it names.
 
     Raises:
         InputFileError: the file is missing or unreadable.
@@ -53,7 +62,12 @@ def load_spec(path: Path) -> tuple[Spec, list[Problem]]:
         col = len(before[line_start:].decode("utf-8", "replace")) + 1
         message = f"byte 0x{raw[exc.start]:02x} is not UTF-8 text; save the file as UTF-8"
         raise SpecError([Problem(str(path), before.count(b"\n") + 1, col, "", message)]) from None
-    return validate(yamlio.load(text, str(path)))
+    doc = yamlio.load(text, str(path))
+    spec, warnings = validate(doc)
+    found, problems = inputs.read(spec, doc)
+    if problems:
+        raise SpecError(problems)
+    return Loaded(spec, found, warnings)
 
 
 def validate(doc: Document) -> tuple[Spec, list[Problem]]:
@@ -65,10 +79,10 @@ def validate(doc: Document) -> tuple[Spec, list[Problem]]:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
         raise SpecError(_problems(doc, exc)) from None
-    problems = list(_cross_references(spec, doc))
+    problems = crossref.problems(spec, doc)
     if problems:
         raise SpecError(problems)
-    return spec, list(_warnings(spec, doc))
+    return spec, crossref.warnings(spec, doc)
 
 
 # --- pydantic errors as located problems ---------------------------------------------------
@@ -226,111 +240,3 @@ def _unwrap(annotation: Any) -> Any:
             annotation = args[0]
         else:
             return annotation
-
-
-# --- cross-references ----------------------------------------------------------------------
-
-
-def _duplicates(items: list[Any]) -> set[Any]:
-    return {item for item, n in Counter(items).items() if n > 1}
-
-
-def _cross_references(spec: Spec, doc: Document) -> Iterator[Problem]:
-    vault = spec.vault
-    nodes = ("vault", "nodes")
-
-    for field, values in (
-        ("name", [n.name for n in vault.nodes]),
-        ("dns", [n.dns for n in vault.nodes]),
-        ("address", [(n.address, api_port(vault, n)) for n in vault.nodes]),
-    ):
-        first: dict[Any, int] = {}
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            if value not in first:
-                first[value] = i
-                continue
-            if field == "address":
-                shown = f"address {value[0]} with api port {value[1]}"
-            else:
-                shown = f"{'DNS name' if field == 'dns' else field} {value!r}"
-            yield doc.problem(
-                (*nodes, i, field), f"{shown} is already used by vault.nodes[{first[value]}]"
-            )
-
-    for i, node in enumerate(vault.nodes):
-        if api_port(vault, node) == cluster_port(vault, node):
-            yield doc.problem((*nodes, i), "api port and cluster port must differ")
-
-    unseal = vault.unseal
-    if unseal.key_threshold > unseal.key_shares:
-        yield doc.problem(
-            ("vault", "unseal", "key_threshold"),
-            f"key_threshold ({unseal.key_threshold}) is above key_shares ({unseal.key_shares})",
-        )
-    elif unseal.key_shares > 1 and unseal.key_threshold < 2:
-        yield doc.problem(
-            ("vault", "unseal", "key_threshold"),
-            "with more than one key share the threshold must be at least 2",
-        )
-
-    mounts = [e.path for e in vault.secrets_engines]
-    for i, path in enumerate(mounts):
-        mount_loc: Loc = ("vault", "secrets_engines", i, "path")
-        root = path.split("/")[0]
-        if root == path and root in RESERVED_MOUNTS:
-            yield doc.problem(mount_loc, f"mount path {path!r} is reserved by the server")
-        elif root in RESERVED_MOUNTS:
-            yield doc.problem(
-                mount_loc, f"mount path {path!r} is under {root!r}, which the server reserves"
-            )
-        if path in mounts[:i]:
-            yield doc.problem(
-                mount_loc,
-                f"mount path {path!r} is already used by "
-                f"vault.secrets_engines[{mounts.index(path)}]",
-            )
-
-    for name, rules in vault.policies.items():
-        loc: Loc = ("vault", "policies", name)
-        if name == "root":
-            yield doc.problem(loc, "'root' is a built-in policy and cannot be redefined", key=True)
-        paths = [r.path for r in rules]
-        for j, rule in enumerate(rules):
-            if rule.path in paths[:j]:
-                yield doc.problem((*loc, j, "path"), f"duplicate rule for path {rule.path!r}")
-            caps = rule.capabilities
-            for cap in _duplicates(list(caps)):
-                yield doc.problem((*loc, j, "capabilities"), f"capability {cap!r} listed twice")
-            if "deny" in caps and len(set(caps)) > 1:
-                yield doc.problem(
-                    (*loc, j, "capabilities"),
-                    "'deny' overrides every other capability; list it alone",
-                )
-
-    if vault.kubernetes_auth is not None:
-        known = set(vault.policies) | BUILTIN_POLICIES
-        for role, spec_role in vault.kubernetes_auth.roles.items():
-            for k, policy in enumerate(spec_role.policies):
-                if policy not in known:
-                    yield doc.problem(
-                        ("vault", "kubernetes_auth", "roles", role, "policies", k),
-                        f"unknown policy {policy!r}{_suggest(policy, known)}",
-                    )
-
-
-def _suggest(word: str, choices: set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; defined: {', '.join(sorted(choices))}"
-
-
-def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:
-    unseal = spec.vault.unseal
-    if unseal.service:
-        yield doc.problem(
-            ("vault", "unseal", "service"),
-            "warning: the unseal keys will be stored on the Vault nodes themselves, so anyone "
-            "who gets the disk gets the data; keep a copy of the keys off the nodes, or set "
-            "service: false and unseal by hand",
-        )

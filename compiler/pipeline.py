@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import output, verify
 from .artifact import Artifact
-from .check import load_spec
+from .check import load
 from .errors import InputError, Problem, StaleOutputError, VerifyError
 from .spec import Spec
 from .targets import TARGETS
@@ -49,9 +49,9 @@ def build(spec_path: Path) -> Build:
         InputError: the spec is missing or invalid.
         VerifyError: an artifact failed its verifier.
     """
-    spec, warnings = load_spec(spec_path)
-    source = spec_path.name
-    artifacts = [a for render in TARGETS.values() for a in render(spec, source)]
+    loaded = load(spec_path)
+    spec, warnings = loaded.spec, loaded.warnings
+    artifacts = [a for render in TARGETS.values() for a in render(spec, loaded.inputs)]
     paths = [a.path for a in artifacts]
     if len(set(paths)) != len(paths):
         clash = sorted({p for p in paths if paths.count(p) > 1})
@@ -59,7 +59,7 @@ def build(spec_path: Path) -> Build:
     problems = verify.check(artifacts)
     if problems:
         raise VerifyError(problems)
-    artifacts.append(output.manifest(artifacts, source))
+    artifacts.append(output.manifest(artifacts, loaded.inputs.source))
     return Build(spec, artifacts, warnings)
 
 

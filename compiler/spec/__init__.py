@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import ConfigDict
 
+from .kubernetes import Kubernetes, Monitoring
 from .types import Model
 from .vault import SSH, TLS, KubernetesAuth, KubernetesRole, Node, Rule, SecretsEngine, Vault
 
@@ -30,3 +31,5 @@ class Spec(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="picluster")
 
     vault: Vault
+    kubernetes: Kubernetes | None = None
+    monitoring: Monitoring | None = None

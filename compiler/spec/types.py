@@ -128,3 +128,12 @@ SubjectText = Annotated[
 class Model(BaseModel):
     # strict: no silent coercion of "8200" or true to a number, or of "yes" or 1 to a boolean.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+LocalPath = Annotated[
+    str,
+    *_matching(
+        r"^[A-Za-z0-9._@+-]+(/[A-Za-z0-9._@+-]+)*$|^/([A-Za-z0-9._@+-]+/?)*$",
+        "a file path on this machine (relative to the spec, no spaces or shell characters)",
+    ),
+]

@@ -12,6 +12,7 @@ from .types import (
     Capability,
     Duration,
     Hostname,
+    LocalPath,
     Model,
     MountPath,
     Name,
@@ -55,6 +56,14 @@ class Subject(Model):
     organizational_unit: SubjectText | None = None
 
 
+class TLSLocal(Model):
+    """TLS files on the machine that compiles (paths relative to the spec file)."""
+
+    ca_cert: LocalPath = Field(
+        description="The CA certificate (public): the ESO caBundle and the Prometheus CA."
+    )
+
+
 class TLS(Model):
     """Where the server's certificate, key and CA live on the node."""
 
@@ -66,6 +75,9 @@ class TLS(Model):
     subject: Subject = Subject()
     extra_dns: list[Hostname] = Field(default=[], description="More DNS SANs on every node.")
     extra_ips: list[IPvAnyAddress] = Field(default=[], description="More IP SANs on every node.")
+    local: TLSLocal | None = Field(
+        default=None, description="The same files on this machine, relative to the spec."
+    )
 
 
 class Raft(Model):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..artifact import Artifact
+from ..inputs import Inputs
 from ..spec import Spec
 from . import host_setup, pki, policies, server_config, systemd, unseal
 
-Target = Callable[[Spec, str], list[Artifact]]
-"""``render(spec, source) -> artifacts``; ``source`` is the spec's file name for the header."""
+Target = Callable[[Spec, Inputs], list[Artifact]]
+"""``render(spec, inputs) -> artifacts``: pure, no I/O; ``inputs`` holds what was read."""
 
 TARGETS: dict[str, Target] = {
     "server-config": server_config.render,

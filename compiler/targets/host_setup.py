@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from ..artifact import Artifact, host_path
+from ..inputs import Inputs
 from ..layout import layout
 from ..render import render as render_template
 from ..spec import Spec
 
 
-def render(spec: Spec, source: str) -> list[Artifact]:
+def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
     lay = layout(spec.vault)
     name = lay.dist.name
     files = {
         (f"/etc/sysusers.d/{name}.conf", "sysusers"): render_template(
-            "sysusers.conf.j2", source=source, dist=lay.dist, layout=lay
+            "sysusers.conf.j2", source=inputs.source, dist=lay.dist, layout=lay
         ),
         (f"/etc/tmpfiles.d/{name}.conf", "tmpfiles"): render_template(
-            "tmpfiles.conf.j2", source=source, dist=lay.dist, layout=lay
+            "tmpfiles.conf.j2", source=inputs.source, dist=lay.dist, layout=lay
         ),
     }
     return [

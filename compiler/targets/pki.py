@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 
 from ..artifact import Artifact
+from ..inputs import Inputs
 from ..layout import layout, local_addr
 from ..render import render as render_template
 from ..spec import Node, Spec, Vault
@@ -28,7 +29,7 @@ def subject_alt_names(vault: Vault, node: Node) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(dns)), [str(ip) for ip in dict.fromkeys(ips)]
 
 
-def render(spec: Spec, source: str) -> list[Artifact]:
+def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
     vault = spec.vault
     lay = layout(vault)
     artifacts = []
@@ -42,7 +43,7 @@ def render(spec: Spec, source: str) -> list[Artifact]:
         dns, ips = subject_alt_names(vault, node)
         data = render_template(
             "openssl.conf.j2",
-            source=source,
+            source=inputs.source,
             node=node,
             layout=lay,
             subject=subject,

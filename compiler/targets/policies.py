@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from ..artifact import Artifact, host_path
+from ..inputs import Inputs
 from ..layout import layout
 from ..render import render as render_template
 from ..spec import Spec
 
 
-def render(spec: Spec, source: str) -> list[Artifact]:
+def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
     vault = spec.vault
     lay = layout(vault)
     rendered = {
-        name: render_template("policy.hcl.j2", source=source, name=name, rules=rules)
+        name: render_template("policy.hcl.j2", source=inputs.source, name=name, rules=rules)
         for name, rules in sorted(vault.policies.items())
     }
     return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..artifact import Artifact, host_path
+from ..inputs import Inputs
 from ..layout import api_addr, api_port, cluster_addr, cluster_port, layout
 from ..render import render as render_template
 from ..spec import Spec
@@ -13,7 +14,7 @@ def _listen(address: object, port: int) -> str:
     return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
 
 
-def render(spec: Spec, source: str) -> list[Artifact]:
+def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
     vault = spec.vault
     lay = layout(vault)
     artifacts = []
@@ -21,7 +22,7 @@ def render(spec: Spec, source: str) -> list[Artifact]:
         peers = [{"api_addr": api_addr(vault, peer)} for peer in vault.nodes if peer != node]
         data = render_template(
             "server.hcl.j2",
-            source=source,
+            source=inputs.source,
             dist=lay.dist,
             layout=lay,
             node=node,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..artifact import Artifact, host_path
+from ..inputs import Inputs
 from ..layout import layout
 from ..render import render as render_template
 from ..spec import Spec
@@ -18,17 +19,21 @@ def unseal_timeout(spec: Spec) -> int:
     return unseal.attempts * per_attempt + 10
 
 
-def render(spec: Spec, source: str) -> list[Artifact]:
+def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
     vault = spec.vault
     lay = layout(vault)
     server = render_template(
-        "server.service.j2", source=source, dist=lay.dist, layout=lay, log_level=vault.log_level
+        "server.service.j2",
+        source=inputs.source,
+        dist=lay.dist,
+        layout=lay,
+        log_level=vault.log_level,
     )
     units = {lay.service: server}
     if vault.unseal.service:
         units[lay.unseal_service] = render_template(
             "unseal.service.j2",
-            source=source,
+            source=inputs.source,
             dist=lay.dist,
             layout=lay,
             attempts=vault.unseal.attempts,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from ..artifact import Artifact, host_path
+from ..inputs import Inputs
 from ..layout import api_port, layout, local_addr
 from ..render import render as render_template
 from ..spec import Spec
 
 
-def render(spec: Spec, source: str) -> list[Artifact]:
+def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
     vault = spec.vault
     if not vault.unseal.service:
         return []
@@ -18,7 +19,7 @@ def render(spec: Spec, source: str) -> list[Artifact]:
             host_path(node.name, lay.unseal_script),
             render_template(
                 "unseal.sh.j2",
-                source=source,
+                source=inputs.source,
                 dist=lay.dist,
                 layout=lay,
                 addr=f"https://{local_addr(vault)}:{api_port(vault, node)}",

@@ -1,0 +1,265 @@
+"""Cross-references between sections of a structurally valid spec.
+
+Each check yields located problems; all of them are reported together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import Problem
+from .layout import api_port, cluster_port
+from .spec import KubernetesRole, Spec
+from .spec.kubernetes import Store
+from .yamlio import Document, Loc
+
+RESERVED_MOUNTS = {"sys", "auth", "identity", "cubbyhole"}
+BUILTIN_POLICIES = {"default"}
+
+
+def problems(spec: Spec, doc: Document) -> list[Problem]:
+    """Every cross-reference problem of ``spec``."""
+    return [*_vault(spec, doc), *_external_secrets(spec, doc), *_monitoring(spec, doc)]
+
+
+def _duplicates(items: list[Any]) -> set[Any]:
+    return {item for item, n in Counter(items).items() if n > 1}
+
+
+def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
+    vault = spec.vault
+    nodes = ("vault", "nodes")
+
+    for field, values in (
+        ("name", [n.name for n in vault.nodes]),
+        ("dns", [n.dns for n in vault.nodes]),
+        ("address", [(n.address, api_port(vault, n)) for n in vault.nodes]),
+    ):
+        first: dict[Any, int] = {}
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            if value not in first:
+                first[value] = i
+                continue
+            if field == "address":
+                shown = f"address {value[0]} with api port {value[1]}"
+            else:
+                shown = f"{'DNS name' if field == 'dns' else field} {value!r}"
+            yield doc.problem(
+                (*nodes, i, field), f"{shown} is already used by vault.nodes[{first[value]}]"
+            )
+
+    for i, node in enumerate(vault.nodes):
+        if api_port(vault, node) == cluster_port(vault, node):
+            yield doc.problem((*nodes, i), "api port and cluster port must differ")
+
+    unseal = vault.unseal
+    if unseal.key_threshold > unseal.key_shares:
+        yield doc.problem(
+            ("vault", "unseal", "key_threshold"),
+            f"key_threshold ({unseal.key_threshold}) is above key_shares ({unseal.key_shares})",
+        )
+    elif unseal.key_shares > 1 and unseal.key_threshold < 2:
+        yield doc.problem(
+            ("vault", "unseal", "key_threshold"),
+            "with more than one key share the threshold must be at least 2",
+        )
+
+    mounts = [e.path for e in vault.secrets_engines]
+    for i, path in enumerate(mounts):
+        mount_loc: Loc = ("vault", "secrets_engines", i, "path")
+        root = path.split("/")[0]
+        if root == path and root in RESERVED_MOUNTS:
+            yield doc.problem(mount_loc, f"mount path {path!r} is reserved by the server")
+        elif root in RESERVED_MOUNTS:
+            yield doc.problem(
+                mount_loc, f"mount path {path!r} is under {root!r}, which the server reserves"
+            )
+        if path in mounts[:i]:
+            yield doc.problem(
+                mount_loc,
+                f"mount path {path!r} is already used by "
+                f"vault.secrets_engines[{mounts.index(path)}]",
+            )
+
+    for name, rules in vault.policies.items():
+        loc: Loc = ("vault", "policies", name)
+        if name == "root":
+            yield doc.problem(loc, "'root' is a built-in policy and cannot be redefined", key=True)
+        paths = [r.path for r in rules]
+        for j, rule in enumerate(rules):
+            if rule.path in paths[:j]:
+                yield doc.problem((*loc, j, "path"), f"duplicate rule for path {rule.path!r}")
+            caps = rule.capabilities
+            for cap in _duplicates(list(caps)):
+                yield doc.problem((*loc, j, "capabilities"), f"capability {cap!r} listed twice")
+            if "deny" in caps and len(set(caps)) > 1:
+                yield doc.problem(
+                    (*loc, j, "capabilities"),
+                    "'deny' overrides every other capability; list it alone",
+                )
+
+    if vault.kubernetes_auth is not None:
+        known = set(vault.policies) | BUILTIN_POLICIES
+        for role, spec_role in vault.kubernetes_auth.roles.items():
+            for k, policy in enumerate(spec_role.policies):
+                if policy not in known:
+                    yield doc.problem(
+                        ("vault", "kubernetes_auth", "roles", role, "policies", k),
+                        f"unknown policy {policy!r}{_suggest(policy, known)}",
+                    )
+
+
+def _suggest(word: str, choices: set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; defined: {', '.join(sorted(choices))}"
+
+
+def warnings(spec: Spec, doc: Document) -> list[Problem]:
+    """Problems worth saying that do not stop the compile."""
+    return list(_warnings(spec, doc))
+
+
+def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:
+    unseal = spec.vault.unseal
+    if unseal.service:
+        yield doc.problem(
+            ("vault", "unseal", "service"),
+            "warning: the unseal keys will be stored on the Vault nodes themselves, so anyone "
+            "who gets the disk gets the data; keep a copy of the keys off the nodes, or set "
+            "service: false and unseal by hand",
+        )
+
+
+# --- the Kubernetes side ---------------------------------------------------------------------
+
+
+def _role(spec: Spec, doc: Document, name: str, loc: Loc) -> Iterator[Problem | KubernetesRole]:
+    """The Vault role ``name`` (yielded last), or the problem of its absence."""
+    auth = spec.vault.kubernetes_auth
+    if auth is None:
+        yield doc.problem(loc, f"role {name!r} needs vault.kubernetes_auth, which is not declared")
+    elif name not in auth.roles:
+        yield doc.problem(loc, f"unknown role {name!r}{_suggest(name, set(auth.roles))}")
+    else:
+        yield auth.roles[name]
+
+
+def _binds(
+    role_name: str, role: KubernetesRole, account: str, namespace: str, what: str
+) -> str | None:
+    if account not in role.service_accounts:
+        return f"role {role_name!r} does not bind the {what} service account {account!r}"
+    if namespace not in role.namespaces:
+        return f"role {role_name!r} does not bind the {what} namespace {namespace!r}"
+    return None
+
+
+def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
+    k8s = spec.kubernetes
+    if k8s is None:
+        return
+    if k8s.gitops != "plain" and k8s.repository is None:
+        yield doc.problem(
+            ("kubernetes", "gitops"),
+            f"gitops {k8s.gitops} needs "
+            "kubernetes.repository (where the compiled tree is committed)",
+        )
+    eso = k8s.external_secrets
+    if eso is None:
+        return
+    base: Loc = ("kubernetes", "external_secrets")
+    engines = {e.path: e for e in spec.vault.secrets_engines}
+    stores: dict[str, Store] = {}
+    for i, store in enumerate(eso.stores):
+        loc: Loc = (*base, "stores", i)
+        if store.name in stores:
+            yield doc.problem((*loc, "name"), f"store {store.name!r} is declared twice")
+        stores.setdefault(store.name, store)
+        if store.kind == "SecretStore" and store.namespace is None:
+            yield doc.problem(loc, "a SecretStore is namespaced: set its namespace")
+        if store.kind == "ClusterSecretStore" and store.namespace is not None:
+            yield doc.problem(
+                (*loc, "namespace"), "a ClusterSecretStore is cluster-scoped: remove the namespace"
+            )
+        engine = engines.get(store.path)
+        if engine is None:
+            yield doc.problem(
+                (*loc, "path"),
+                f"no KV engine is mounted at {store.path!r} "
+                f"(vault.secrets_engines){_suggest(store.path, set(engines))}",
+            )
+        elif engine.version != store.kv_version:
+            yield doc.problem(
+                (*loc, "kv_version"),
+                f"the KV engine at {store.path!r} is "
+                f"version {engine.version}, not {store.kv_version}",
+            )
+        for found in _role(spec, doc, store.role, (*loc, "role")):
+            if isinstance(found, Problem):
+                yield found
+                continue
+            wrong = _binds(store.role, found, eso.service_account, eso.namespace, "ESO")
+            if wrong:
+                yield doc.problem((*loc, "role"), wrong)
+
+    seen: set[tuple[str, str]] = set()
+    for j, secret in enumerate(eso.secrets):
+        loc = (*base, "secrets", j)
+        if (secret.namespace, secret.name) in seen:
+            yield doc.problem(
+                (*loc, "name"), f"ExternalSecret {secret.namespace}/{secret.name} is declared twice"
+            )
+        seen.add((secret.namespace, secret.name))
+        if not secret.data and not secret.data_from:
+            yield doc.problem(loc, "an ExternalSecret needs data or data_from")
+        used = stores.get(secret.store)
+        if used is None:
+            yield doc.problem(
+                (*loc, "store"),
+                f"unknown store {secret.store!r}{_suggest(secret.store, set(stores))}",
+            )
+        elif used.kind == "SecretStore" and used.namespace != secret.namespace:
+            yield doc.problem(
+                (*loc, "store"),
+                f"SecretStore {used.name!r} is in namespace "
+                f"{used.namespace!r}; an ExternalSecret in {secret.namespace!r} "
+                "cannot use it",
+            )
+
+
+def _grants(pattern: str, path: str, capability: str, caps: list[str]) -> bool:
+    """Whether a rule ``pattern`` with ``caps`` grants ``capability`` on ``path``."""
+    regex = "".join("[^/]+" if c == "+" else re.escape(c) for c in pattern.lstrip("/").rstrip("*"))
+    regex += ".*" if pattern.endswith("*") else ""
+    return bool(re.fullmatch(regex, path)) and capability in caps and "deny" not in caps
+
+
+def _monitoring(spec: Spec, doc: Document) -> Iterator[Problem]:
+    if spec.monitoring is None or spec.monitoring.prometheus is None:
+        return
+    prom = spec.monitoring.prometheus
+    loc: Loc = ("monitoring", "prometheus", "role")
+    for found in _role(spec, doc, prom.role, loc):
+        if isinstance(found, Problem):
+            yield found
+            continue
+        wrong = _binds(prom.role, found, prom.service_account, prom.namespace, "Prometheus")
+        if wrong:
+            yield doc.problem(loc, wrong)
+        policies = spec.vault.policies
+        if not any(
+            _grants(rule.path, "sys/metrics", "read", list(rule.capabilities))
+            for name in found.policies
+            for rule in policies.get(name, [])
+        ):
+            yield doc.problem(
+                loc,
+                f"role {prom.role!r} grants no policy that reads sys/metrics; "
+                "Prometheus could not scrape Vault",
+            )
