@@ -14,7 +14,7 @@ from typing import Any
 from .errors import Problem
 from .layout import api_port, cluster_port
 from .spec import KubernetesRole, Spec
-from .spec.kubernetes import Store
+from .spec.kubernetes import ExternalSecrets, Store
 from .yamlio import Document, Loc
 
 RESERVED_MOUNTS = {"sys", "auth", "identity", "cubbyhole"}
@@ -160,6 +160,14 @@ def _binds(
     return None
 
 
+def store_identity(eso: ExternalSecrets, store: Store) -> tuple[str, str]:
+    """The service account (name, namespace) a store logs in to Vault with."""
+    account = store.service_account or eso.service_account
+    if store.kind == "SecretStore" and store.namespace is not None:
+        return account, store.namespace
+    return account, eso.namespace
+
+
 def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
     k8s = spec.kubernetes
     if k8s is None:
@@ -204,7 +212,8 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
             if isinstance(found, Problem):
                 yield found
                 continue
-            wrong = _binds(store.role, found, eso.service_account, eso.namespace, "ESO")
+            account, ns = store_identity(eso, store)
+            wrong = _binds(store.role, found, account, ns, "store's")
             if wrong:
                 yield doc.problem((*loc, "role"), wrong)
 

@@ -28,6 +28,8 @@ SPECS = sorted(BAD_SPECS.glob("*.yaml"))
 
 CAPABILITIES = "create, read, update, patch, delete, list, sudo, deny, subscribe"
 PATH_CHARS = "a path may hold only letters, digits and . _ @ + - between slashes"
+ESO_NS = "role 'external-secrets' does not bind the store's namespace 'external-secrets'"
+DNS_LABEL = "a DNS-1123 label (a-z, 0-9, '-'; at most 63)"
 BOMB = f"the aliases here expand to more than {MAX_NODES} values (an alias bomb?)"
 
 # Case name (file stem) -> the stderr lines, without the leading "FILE:".
@@ -176,6 +178,49 @@ EXPECTED: dict[str, list[str]] = {
         "6:1: a second YAML document ('---') is not allowed; a spec is one document",
     ],
     "46-boolean-as-string": ["7:14: vault.unseal.service: expected true or false, got 'no'"],
+    # The Kubernetes side, checked against the Vault side.
+    "47-k8s-store-problems": [
+        "19:11: kubernetes.gitops: gitops flux needs kubernetes.repository "
+        "(where the compiled tree is committed)",
+        "22:37: kubernetes.external_secrets.stores[0].path: no KV engine is mounted at "
+        "'secrets' (vault.secrets_engines); did you mean 'secret'?",
+        f"22:52: kubernetes.external_secrets.stores[0].role: {ESO_NS}",
+        "23:47: kubernetes.external_secrets.stores[1].kv_version: the KV engine at 'secret' "
+        "is version 2, not 1",
+        "23:56: kubernetes.external_secrets.stores[1].role: unknown role 'external-secret'; "
+        "did you mean 'external-secrets'?",
+        "24:9: kubernetes.external_secrets.stores[2]: a SecretStore is namespaced: "
+        "set its namespace",
+        f"24:61: kubernetes.external_secrets.stores[2].role: {ESO_NS}",
+        "25:16: kubernetes.external_secrets.stores[3].name: store 'vault-backend' is "
+        "declared twice",
+        "25:42: kubernetes.external_secrets.stores[3].namespace: a ClusterSecretStore is "
+        "cluster-scoped: remove the namespace",
+        f"25:68: kubernetes.external_secrets.stores[3].role: {ESO_NS}",
+        "27:44: kubernetes.external_secrets.secrets[0].store: unknown store 'vault-backnd'; "
+        "did you mean 'vault-backend'?",
+        "28:9: kubernetes.external_secrets.secrets[1]: an ExternalSecret needs data or data_from",
+    ],
+    "48-k8s-prometheus-role": [
+        "20:11: monitoring.prometheus.role: role 'prometheus' does not bind the Prometheus "
+        "service account 'kube-prometheus-stack-prometheus'",
+        "20:11: monitoring.prometheus.role: role 'prometheus' grants no policy that reads "
+        "sys/metrics; Prometheus could not scrape Vault",
+    ],
+    "49-k8s-missing-ca-file": ["8:16: vault.tls.local.ca_cert: pki/no-such-ca.crt: no such file"],
+    "50-k8s-bad-names": [
+        "7:11: kubernetes.gitops: 'argo' is not one of: flux, argocd, plain; "
+        "did you mean 'argocd'?",
+        f"9:16: kubernetes.vault_auth.namespace: 'Vault_NS' is not {DNS_LABEL}",
+        "11:22: kubernetes.injector.chart.version: 'latest' is not a chart version such as 0.29.1",
+        f"15:16: kubernetes.external_secrets.secrets[0].name: 'my_secret' is not {DNS_LABEL}",
+        "15:64: kubernetes.external_secrets.secrets[0].data.bad key: 'bad key' is not a "
+        "Secret data key (letters, digits, - _ .)",
+    ],
+    "51-k8s-ca-is-a-key": [
+        "8:16: vault.tls.local.ca_cert: 51-k8s-ca-is-a-key.pem: holds a private key; "
+        "only the CA certificate may be named here",
+    ],
 }
 
 
@@ -183,6 +228,14 @@ def run(directory: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
     """Run the CLI in ``directory``, as a user in that directory would."""
     monkeypatch.chdir(directory)
     return CliRunner().invoke(main, list(args))
+
+
+def copy_case(spec: Path, directory: Path) -> list[str]:
+    """Copy a case and the files it names (``<stem>.*`` beside it) into ``directory``."""
+    files = [spec, *(p for p in spec.parent.glob(f"{spec.stem}.*") if p.suffix != ".yaml")]
+    for path in files:
+        shutil.copyfile(path, directory / path.name)
+    return sorted(p.name for p in files)
 
 
 def assert_rejected(result: Result, expected: list[str]) -> None:
@@ -199,18 +252,18 @@ def test_every_bad_spec_has_its_lines() -> None:
 def test_compile_rejects_bad_spec(
     spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copyfile(spec, tmp_path / spec.name)
+    copied = copy_case(spec, tmp_path)
     result = run(tmp_path, monkeypatch, "compile", spec.name, "-o", "out")
     assert_rejected(result, [f"{spec.name}:{line}" for line in EXPECTED[spec.stem]])
     # Nothing written: no out/, and no file a tag could have made run (07 would touch PWNED).
-    assert sorted(p.name for p in tmp_path.iterdir()) == [spec.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == copied
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
 def test_validate_reports_the_same_lines(
     spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copyfile(spec, tmp_path / spec.name)
+    copy_case(spec, tmp_path)
     result = run(tmp_path, monkeypatch, "validate", spec.name)
     assert_rejected(result, [f"{spec.name}:{line}" for line in EXPECTED[spec.stem]])
 

@@ -18,6 +18,7 @@ from tests.support import REFERENCE
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A directory holding a copy of the reference spec, as the working directory."""
     shutil.copy(REFERENCE, tmp_path / "picluster.yaml")
+    shutil.copytree(REFERENCE.parent / "pki", tmp_path / "pki")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -31,10 +32,10 @@ def test_compile_defaults_to_picluster_yaml_into_out(project: Path) -> None:
     code, stdout, stderr = run("compile")
     assert code == 0
     assert stdout == ""
-    assert stderr == "out: 11 files, 11 changed\n"
+    assert stderr == "out: 40 files, 40 changed\n"
     assert (project / "out/hosts/node1/etc/vault/vault_main.hcl").is_file()
     code, _, stderr = run("compile")
-    assert (code, stderr) == (0, "out: 11 files, 0 changed\n")
+    assert (code, stderr) == (0, "out: 40 files, 0 changed\n")
 
 
 def test_compile_to_another_directory(project: Path) -> None:
@@ -71,7 +72,7 @@ def test_validate_prints_ok_and_the_seal_warning(project: Path) -> None:
     assert code == 0
     lines = stderr.splitlines()
     assert lines[-1] == "picluster.yaml: ok"
-    assert lines[0].startswith("picluster.yaml:44:14: vault.unseal.service: warning: ")
+    assert lines[0].startswith("picluster.yaml:47:14: vault.unseal.service: warning: ")
 
 
 def test_out_that_is_a_file_is_an_input_error(project: Path) -> None:

@@ -8,20 +8,25 @@ the generated config in ``tests/integration``.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
+from compiler import yamlio
 from compiler.artifact import Artifact
-from compiler.pipeline import build
+from compiler.pipeline import Build, build
 from compiler.verify import external
 from tests.support import REFERENCE, ROOT, compile_data, minimal, need
 
 pytestmark = pytest.mark.integration
 
 SPECS = [REFERENCE, ROOT / "examples" / "openbao-ha" / "picluster.yaml"]
-ARTIFACTS = [a for spec in SPECS for a in build(spec).artifacts]
+BUILDS = [build(spec) for spec in SPECS]
+ARTIFACTS = [a for b in BUILDS for a in b.artifacts]
+# A kustomization is built with the files of its own spec.
+KUSTOMIZATIONS = [(b, a) for b in BUILDS for a in b.artifacts if a.kind == "kustomization"]
 
 
 def of_kind(kind: str) -> list[Artifact]:
@@ -127,7 +132,30 @@ def test_policy_parser_would_catch_broken_hcl() -> None:
     assert external.policy_fmt(broken) != []
 
 
+@pytest.mark.parametrize(
+    ("spec", "kustomization"),
+    KUSTOMIZATIONS,
+    ids=[f"{b.spec.vault.distribution}:{a.path.rsplit('/', 1)[0]}" for b, a in KUSTOMIZATIONS],
+)
+def test_every_kustomization_builds_with_kubectl(spec: Build, kustomization: Artifact) -> None:
+    need("kubectl")
+    assert external.kustomize_tree(spec.artifacts, kustomization) == []
+
+
+def test_plain_layout_builds_with_kubectl(tmp_path: Path) -> None:
+    """The plain flavour (not used by either bundled spec) builds too."""
+    need("kubectl")
+    data = yamlio.load(REFERENCE.read_text(), "picluster.yaml").data
+    data["kubernetes"]["gitops"] = "plain"
+    shutil.copytree(REFERENCE.parent / "pki", tmp_path / "pki")
+    b = compile_data(tmp_path, data)
+    kustomizations = [a for a in b.artifacts if a.kind == "kustomization"]
+    assert len(kustomizations) == 5
+    for k in kustomizations:
+        assert external.kustomize_tree(b.artifacts, k) == [], k.path
+
+
 def test_compile_verify_runs_every_consumer_cleanly() -> None:
-    need("shellcheck", "systemd-analyze", "systemd-sysusers", "systemd-tmpfiles", "bao")
+    need("shellcheck", "systemd-analyze", "systemd-sysusers", "systemd-tmpfiles", "bao", "kubectl")
     b = build(REFERENCE)
     assert external.check(b.spec, b.artifacts, require=True) == []

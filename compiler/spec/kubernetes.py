@@ -109,6 +109,12 @@ class Store(Model):
     path: MountPath = Field(description="The KV mount, as in vault.secrets_engines.")
     kv_version: Literal[1, 2] = 2
     role: Name = Field(description="A role of vault.kubernetes_auth.roles.")
+    service_account: Name | None = Field(
+        default=None,
+        description="The service account whose token logs in to Vault: for a "
+        "ClusterSecretStore, default the operator's (in its namespace); for a SecretStore, one "
+        "in the store's namespace (default: the operator's name).",
+    )
 
 
 class ExternalSecret(Model):

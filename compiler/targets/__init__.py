@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ..artifact import Artifact
 from ..inputs import Inputs
 from ..spec import Spec
-from . import host_setup, pki, policies, server_config, systemd, unseal
+from . import host_setup, kubernetes, pki, policies, server_config, systemd, unseal
 
 Target = Callable[[Spec, Inputs], list[Artifact]]
 """``render(spec, inputs) -> artifacts``: pure, no I/O; ``inputs`` holds what was read."""
@@ -19,4 +19,5 @@ TARGETS: dict[str, Target] = {
     "unseal": unseal.render,
     "host-setup": host_setup.render,
     "pki": pki.render,
+    "kubernetes": kubernetes.render,
 }

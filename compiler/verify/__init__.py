@@ -1,8 +1,9 @@
 """Verifiers: each artifact kind's checks, run on every compile before anything is written.
 
-These are the in-process checks (cheap enough for a pre-commit hook). The real consumers
-(shellcheck, systemd-analyze, a real OpenBao server) are in ``verify.external`` and run with
-``picluster compile --verify`` and in the test suite.
+These are the in-process checks (cheap enough for a pre-commit hook). The Kubernetes kinds are
+checked by ``verify.kubernetes``, which loads jsonschema and the schemas only when it meets such
+an artifact. The real consumers (shellcheck, systemd-analyze, a real OpenBao server, kubectl)
+are in ``verify.external`` and run with ``picluster compile --verify`` and in the test suite.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..artifact import Artifact
 from ..errors import Problem
+from . import kubernetes
 
-Verifier = Callable[[Artifact], Iterator[str]]
+# A verifier yields messages about its artifact, or Problems when it can locate them inside it.
+Verifier = Callable[[Artifact], Iterable[str | Problem]]
 
 _LEFTOVER = re.compile(r"\{\{|\{%|\{#|<[a-z_]+>")
 # Directives systemd removed or renamed; the source procedure used the first two.
@@ -63,6 +66,7 @@ VERIFIERS: dict[str, Verifier] = {
     "sysusers": _nothing,
     "tmpfiles": _nothing,
     "openssl": _nothing,
+    **kubernetes.VERIFIERS,
 }
 
 
@@ -74,6 +78,8 @@ def check(artifacts: Iterable[Artifact]) -> list[Problem]:
         if verifier is None:
             problems.append(Problem(artifact.path, 0, 0, "", f"no verifier for {artifact.kind!r}"))
             continue
-        for message in (*_common(artifact), *verifier(artifact)):
-            problems.append(Problem(artifact.path, 0, 0, "", message))
+        for found in (*_common(artifact), *verifier(artifact)):
+            if isinstance(found, str):
+                found = Problem(artifact.path, 0, 0, "", found)
+            problems.append(found)
     return problems

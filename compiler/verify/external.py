@@ -7,6 +7,7 @@ that is not installed is reported by :func:`missing`, so a caller (the test suit
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,7 @@ PROGRAMS = {
     "sysusers": ("systemd-sysusers",),
     "tmpfiles": ("systemd-tmpfiles", "systemd-sysusers"),
     "hcl-policy": ("bao",),
+    "kustomization": ("kubectl",),
 }
 
 
@@ -98,6 +100,59 @@ def policy_fmt(artifact: Artifact) -> list[str]:
     return [] if out.startswith("Success!") else out.splitlines()
 
 
+def kustomize_build(directory: Path) -> list[str]:
+    """``kubectl kustomize`` on ``directory`` (which holds a kustomization.yaml and what it
+    lists): its errors and warnings as readable lines, nothing when the build succeeds cleanly.
+
+    The rendered objects on stdout are dropped; only stderr (deprecation warnings, a missing
+    resource, a malformed file) is a finding. Paths inside ``directory`` are shown relative.
+    """
+    proc = subprocess.run(
+        ["kubectl", "kustomize", str(directory)],
+        capture_output=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    lines = [
+        _kustomize_line(line, directory)
+        for line in proc.stderr.decode(errors="replace").splitlines()
+    ]
+    lines = [line for line in lines if line]
+    if proc.returncode and not lines:
+        lines = [f"kubectl kustomize exited {proc.returncode}"]
+    return lines
+
+
+_ACCUMULATING = re.compile(r"accumulating resources from '(?P<resource>[^']+)': (?P<why>.*)")
+
+
+def _kustomize_line(line: str, directory: Path) -> str:
+    """One kustomize complaint, shortened: no temporary directory, no advice to run kustomize."""
+    line = line.strip().removeprefix("error: ").removeprefix("# ")
+    line = line.replace(f"{directory.resolve()}/", "").replace(f"{directory}/", "")
+    line = line.removesuffix(
+        " Run 'kustomize edit fix' to update your Kustomization automatically."
+    )
+    found = _ACCUMULATING.search(line)
+    if found:
+        resource, why = found["resource"], found["why"]
+        if "no such file or directory" in why:
+            return f"resources: {resource!r} does not exist"
+        if "unable to find one of 'kustomization.yaml'" in why:
+            return f"resources: {resource!r} is a directory without a kustomization.yaml"
+    return line
+
+
+def kustomize_tree(artifacts: list[Artifact], kustomization: Artifact) -> list[str]:
+    """Write the directory of ``kustomization`` (from ``artifacts``) to a temp dir and build it."""
+    directory = kustomization.path.rsplit("/", 1)[0]
+    with tempfile.TemporaryDirectory(prefix="picluster-kustomize-") as tmp:
+        for artifact in artifacts:
+            if artifact.path.rsplit("/", 1)[0] == directory:
+                (Path(tmp) / artifact.path.rsplit("/", 1)[1]).write_bytes(artifact.data)
+        return kustomize_build(Path(tmp))
+
+
 def check(spec: Spec, artifacts: list[Artifact], *, require: bool = False) -> list[Problem]:
     """Every finding of the real consumers on ``artifacts``.
 
@@ -122,6 +177,8 @@ def check(spec: Spec, artifacts: list[Artifact], *, require: bool = False) -> li
             report(artifact.path, "shell", partial(shellcheck, artifact))
         elif artifact.kind == "hcl-policy":
             report(artifact.path, "hcl-policy", partial(policy_fmt, artifact))
+        elif artifact.kind == "kustomization":
+            report(artifact.path, "kustomization", partial(kustomize_tree, artifacts, artifact))
     for node_artifacts in by_node.values():
         units = [a for a in node_artifacts if a.kind == "systemd"]
         if units:

@@ -1,0 +1,76 @@
+"""The ``vault`` app: the token-reviewer identity and the Vault chart in external mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec import Spec
+from .apps import App, helm, namespace, obj, vault_url
+
+AUTH_DELEGATOR = "system:auth-delegator"
+
+
+def build(spec: Spec) -> list[App]:
+    k8s = spec.kubernetes
+    if k8s is None:
+        return []
+    auth, injector = k8s.vault_auth, k8s.injector
+    manifests = [namespace(auth.namespace)]
+    by_chart = auth.created_by == "chart" and injector is not None
+    if not by_chart:
+        manifests += [
+            obj("v1", "ServiceAccount", auth.service_account, auth.namespace),
+            obj(
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRoleBinding",
+                f"{auth.service_account}-tokenreview",
+                roleRef={
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": AUTH_DELEGATOR,
+                },
+                subjects=[
+                    {
+                        "kind": "ServiceAccount",
+                        "name": auth.service_account,
+                        "namespace": auth.namespace,
+                    }
+                ],
+            ),
+            # Since Kubernetes 1.24 no long-lived token is made for a service account by itself.
+            obj(
+                "v1",
+                "Secret",
+                auth.token_secret,
+                auth.namespace,
+                annotations={"kubernetes.io/service-account.name": auth.service_account},
+                type="kubernetes.io/service-account-token",
+            ),
+        ]
+    apps = [App("vault", auth.namespace, manifests)]
+    if injector is None:
+        return apps
+    values: dict[str, Any] = {
+        # Setting the external address turns the chart's Vault server off: injector only.
+        "global": {"externalVaultAddr": vault_url(spec)},
+        "injector": {"enabled": True},
+    }
+    if by_chart:
+        values["server"] = {
+            "authDelegator": {"enabled": True},
+            "serviceAccount": {"create": True, "name": auth.service_account, "createSecret": True},
+        }
+    chart = helm(
+        injector.chart,
+        repo_name="hashicorp",
+        repo_url="https://helm.releases.hashicorp.com",
+        name="vault",
+        release=injector.release,
+        values=values,
+    )
+    if injector.namespace == auth.namespace:
+        return [App("vault", auth.namespace, manifests, chart)]
+    return [
+        *apps,
+        App("vault-injector", injector.namespace, [namespace(injector.namespace)], chart),
+    ]
