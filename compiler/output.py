@@ -14,9 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .artifact import Artifact
 
 MANIFEST = "manifest.json"
+# The manifest names the compiler that verified the files: another version verifies anew.
+GENERATOR = f"picluster {__version__}"
 
 
 def manifest(artifacts: Iterable[Artifact], source: str) -> Artifact:
@@ -31,18 +34,39 @@ def manifest(artifacts: Iterable[Artifact], source: str) -> Artifact:
         }
         for a in sorted(artifacts, key=lambda a: a.path)
     }
-    body = {"generator": "picluster", "source": source, "files": files}
+    body = {"generator": GENERATOR, "source": source, "files": files}
     data = (json.dumps(body, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
     return Artifact(MANIFEST, data, 0o644, "manifest")
 
 
-def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """The files the previous compile generated, by path (empty when there is none)."""
+def _read_body(out_dir: Path) -> dict[str, Any]:
     try:
         body = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    files = body.get("files") if isinstance(body, dict) else None
+    return body if isinstance(body, dict) else {}
+
+
+def verified_before(out_dir: Path, artifacts: Iterable[Artifact]) -> set[str]:
+    """The artifacts this version of picluster already verified: the manifest is written only
+    after every verifier passed, so an artifact whose bytes hash to its manifest entry, under
+    the same generator, passed then and would pass now (verifiers depend only on the bytes)."""
+    body = _read_body(out_dir)
+    if body.get("generator") != GENERATOR:
+        return set()
+    files = read_manifest(out_dir, body)
+    return {
+        a.path
+        for a in artifacts
+        if isinstance(files.get(a.path), dict) and files[a.path].get("sha256") == a.sha256
+    }
+
+
+def read_manifest(out_dir: Path, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The files the previous compile generated, by path (empty when there is none)."""
+    if body is None:
+        body = _read_body(out_dir)
+    files = body.get("files")
     if not isinstance(files, dict):
         return {}
     # A manifest is data in a repository anyone can edit: never let it point outside out/.

@@ -6,6 +6,7 @@ writer.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,25 +43,39 @@ class Result:
     written: list[str] = field(default_factory=list)
 
 
-def build(spec_path: Path) -> Build:
-    """Load, check, render and verify ``spec_path``; nothing touches the disk but the read.
+def render(spec_path: Path) -> Build:
+    """Load, check and render ``spec_path``, in memory; nothing is verified yet.
 
     Raises:
         InputError: the spec is missing or invalid.
-        VerifyError: an artifact failed its verifier.
+        VerifyError: two targets generated the same path.
     """
     loaded = load(spec_path)
-    spec, warnings = loaded.spec, loaded.warnings
-    artifacts = [a for render in TARGETS.values() for a in render(spec, loaded.inputs)]
+    artifacts = [a for target in TARGETS.values() for a in target(loaded.spec, loaded.inputs)]
     paths = [a.path for a in artifacts]
     if len(set(paths)) != len(paths):
         clash = sorted({p for p in paths if paths.count(p) > 1})
         raise VerifyError(Problem(p, 0, 0, "", "generated twice") for p in clash)
-    problems = verify.check(artifacts)
+    artifacts.append(output.manifest(artifacts, loaded.inputs.source))
+    return Build(loaded.spec, artifacts, loaded.warnings)
+
+
+def verify_build(b: Build, *, skip: Collection[str] = ()) -> None:
+    """Run every artifact's verifier except those in ``skip``.
+
+    Raises:
+        VerifyError: with every problem found.
+    """
+    problems = verify.check(a for a in b.artifacts if a.kind != "manifest" and a.path not in skip)
     if problems:
         raise VerifyError(problems)
-    artifacts.append(output.manifest(artifacts, loaded.inputs.source))
-    return Build(spec, artifacts, warnings)
+
+
+def build(spec_path: Path) -> Build:
+    """Load, check, render and verify ``spec_path``; nothing touches the disk but the reads."""
+    b = render(spec_path)
+    verify_build(b)
+    return b
 
 
 def compile_tree(options: Options) -> Result:
@@ -69,8 +84,10 @@ def compile_tree(options: Options) -> Result:
     Raises:
         StaleOutputError: with ``check``, when out/ differs from what the spec compiles to.
     """
-    result = Result(build(options.spec_path))
+    result = Result(render(options.spec_path))
     artifacts = result.build.artifacts
+    # What an earlier compile of this same picluster verified and recorded needs no second run.
+    verify_build(result.build, skip=output.verified_before(options.out_dir, artifacts))
     if options.verify_external:
         # Imported only when asked: it runs other programs.
         from .verify.external import check as check_externally

@@ -261,6 +261,24 @@ class _Walk:
         )
 
 
+def parse(text: str) -> list[Any]:
+    """The documents of ``text`` as plain data, without positions: for reading back our own
+    output, where the round-trip loader's comment and position tracking is wasted work.
+
+    Raises:
+        ValueError: the text is not YAML, with the line of the problem.
+    """
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        return list(yaml.load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ValueError(f"{where}{' '.join(str(exc.problem or exc).split())}") from None
+    except YAMLError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
+
+
 def dump(data: Any) -> bytes:
     """Serialise plain data as block-style YAML, keys in the order given."""
     yaml = YAML(typ="safe", pure=True)

@@ -101,7 +101,7 @@ def test_an_internal_error_exits_3_without_a_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("compiler.pipeline.build", broken)
+    monkeypatch.setattr("compiler.pipeline.render", broken)
     code, _, stderr = run("compile")
     assert code == 3
     assert "Traceback" not in stderr

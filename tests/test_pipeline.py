@@ -67,7 +67,7 @@ def test_every_text_artifact_starts_with_the_header() -> None:
     for artifact in build(REFERENCE).artifacts:
         lines = artifact.text.splitlines()
         if artifact.kind == "manifest":
-            assert json.loads(artifact.text)["generator"] == "picluster"
+            assert json.loads(artifact.text)["generator"] == "picluster 0.1.0"
             continue
         first = lines[1] if lines[0].startswith("#!") else lines[0]
         assert first == f"# {HEADER}", artifact.path
@@ -161,3 +161,41 @@ def test_executable_bit_follows_the_node_mode(tmp_path: Path) -> None:
         p: e["mode"] for p, e in json.loads((out / "manifest.json").read_text())["files"].items()
     }
     assert modes["hosts/node1/etc/vault/vault_main.hcl"] == "0640"
+
+
+def test_a_recompile_verifies_only_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest is written only after verification: what it lists, unchanged, was verified
+    by this same picluster and is not verified again (the pre-commit path stays fast)."""
+    from compiler import verify
+
+    seen: list[str] = []
+    real = verify.check
+
+    def spy(artifacts):
+        artifacts = list(artifacts)
+        seen.extend(a.path for a in artifacts)
+        return real(artifacts)
+
+    monkeypatch.setattr(verify, "check", spy)
+    spec = write_spec(tmp_path, minimal())
+    out = tmp_path / "out"
+    compile_tree(Options(spec_path=spec, out_dir=out))
+    assert len(seen) == 7
+    seen.clear()
+    compile_tree(Options(spec_path=spec, out_dir=out, check=True))
+    assert seen == []
+    write_spec(tmp_path, minimal(log_level="debug"))
+    with pytest.raises(StaleOutputError):
+        compile_tree(Options(spec_path=spec, out_dir=out, check=True))
+    assert seen == ["hosts/node1/etc/systemd/system/vault.service"]
+
+    seen.clear()
+    manifest = out / "manifest.json"
+    body = json.loads(manifest.read_text())
+    body["generator"] = "picluster 0.0.1"  # written by another version: trust nothing
+    manifest.write_text(json.dumps(body))
+    with pytest.raises(StaleOutputError):
+        compile_tree(Options(spec_path=spec, out_dir=out, check=True))
+    assert len(seen) == 7

@@ -31,6 +31,9 @@ def build(spec: Spec, inputs: Inputs) -> list[App]:
     )
     apps = [App("external-secrets", eso.namespace, [namespace(eso.namespace)], chart)]
     manifests = [_store(spec, inputs, eso, s) for s in eso.stores]
+    # A SecretStore logs in with a service account of its own namespace: make sure it exists.
+    accounts = {store_identity(eso, s) for s in eso.stores if s.kind == "SecretStore"}
+    manifests += [obj("v1", "ServiceAccount", name, ns) for name, ns in sorted(accounts)]
     manifests += [_external_secret(s, eso) for s in eso.secrets]
     if manifests:
         # The stores need the operator's CRDs: sync them after the operator.

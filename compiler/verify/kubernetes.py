@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import yamlio
 from ..artifact import Artifact
-from ..errors import Problem, SpecError
+from ..errors import Problem
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -357,19 +357,15 @@ def _load(artifact: Artifact) -> Any:
     if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         return {}
     try:
-        data = yamlio.load(text, artifact.path).data
-    except SpecError as exc:
-        raise _Unreadable([_yaml_message(p) for p in exc.problems]) from None
+        documents = yamlio.parse(text)
+    except ValueError as exc:
+        raise _Unreadable([str(exc)]) from None
+    if len(documents) != 1:
+        raise _Unreadable([f"{len(documents)} YAML documents; one object per file"])
+    data = documents[0]
     if not isinstance(data, dict):
         raise _Unreadable([f"the document is {_json_type(data)}; expected a mapping"])
     return data
-
-
-def _yaml_message(problem: Problem) -> str:
-    message = problem.message.replace("a spec is one document", "one object per file")
-    where = f"line {problem.line}: " if problem.line else ""
-    subject = f"{problem.path}: " if problem.path else ""
-    return f"{where}{subject}{message}"
 
 
 # --- the checks -------------------------------------------------------------------------------

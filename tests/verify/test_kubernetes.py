@@ -348,7 +348,7 @@ def test_two_documents_in_one_file() -> None:
         "k8s",
     )
     (line,) = lines(artifact)
-    assert line.endswith("a second YAML document ('---') is not allowed; one object per file")
+    assert line.endswith(": 2 YAML documents; one object per file")
 
 
 # --- scope ------------------------------------------------------------------------------------
