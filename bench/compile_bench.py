@@ -23,13 +23,32 @@ from compiler import yamlio  # noqa: E402
 RUNS = 7
 
 
-def timed(argv: list[str], runs: int = RUNS) -> float:
-    times = []
+# Runs a command and prints its peak resident memory (KiB), measured by the parent of the
+# command alone so that each figure belongs to one run.
+_PEAK = (
+    "import resource, subprocess, sys;"
+    "subprocess.run(sys.argv[1:], check=True, capture_output=True);"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def timed(argv: list[str], runs: int = RUNS, before: list[str] | None = None) -> tuple[float, int]:
+    """Median wall time of ``argv`` (after ``before``, untimed, each run) and its peak RSS."""
+    times, peaks = [], []
     for _ in range(runs):
+        if before:
+            subprocess.run(before, check=True, capture_output=True, cwd=ROOT)
         start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", _PEAK, *argv],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        peaks.append(int(out.split()[-1]))
+    return statistics.median(times), max(peaks)
 
 
 def large_spec(n: int, nodes: int = 5) -> dict[str, Any]:
@@ -49,6 +68,11 @@ def large_spec(n: int, nodes: int = 5) -> dict[str, Any]:
         }
         for i in range(n)
     }
+    roles["external-secrets"] = {
+        "service_accounts": ["external-secrets"],
+        "namespaces": ["external-secrets"],
+        "policies": ["app-0"],
+    }
     return {
         "vault": {
             "distribution": "openbao",
@@ -65,29 +89,70 @@ def large_spec(n: int, nodes: int = 5) -> dict[str, Any]:
             "secrets_engines": [{"path": "secret", "version": 2}],
             "policies": policies,
             "kubernetes_auth": {"host": "https://10.0.0.10:6443", "roles": roles},
-        }
+        },
+        "kubernetes": {
+            "gitops": "plain",
+            "external_secrets": {
+                "stores": [{"name": "vault-backend", "path": "secret", "role": "external-secrets"}],
+                "secrets": [
+                    {
+                        "name": f"app-{i}",
+                        "namespace": f"ns-{i % 50}",
+                        "store": "vault-backend",
+                        "data": {"password": f"app-{i}/db#password"},
+                    }
+                    for i in range(n)
+                ],
+            },
+        },
     }
 
 
 def main() -> None:
     picluster = str(Path(sys.executable).parent / "picluster")
     rows = []
-    baseline = timed([sys.executable, "-c", "import jinja2, yaml"])
-    rows.append(("python -c 'import jinja2, yaml' (baseline)", baseline, ""))
+    baseline, base_rss = timed([sys.executable, "-c", "import jinja2, yaml"])
+    rows.append(("python -c 'import jinja2, yaml' (baseline)", baseline, base_rss, ""))
+    help_time, help_rss = timed([picluster, "--help"])
+    rows.append(("picluster --help", help_time, help_rss, f"{help_time / baseline:.1f}x baseline"))
     with tempfile.TemporaryDirectory() as tmp:
-        ref = timed([picluster, "compile", "picluster.yaml", "-o", f"{tmp}/ref"])
-        rows.append(("compile picluster.yaml", ref, f"{ref / baseline:.1f}x baseline"))
-        check = timed([picluster, "compile", "--check"])
-        rows.append(("compile --check picluster.yaml", check, f"{check / baseline:.1f}x baseline"))
+        fresh = [picluster, "compile", "picluster.yaml", "-o", f"{tmp}/ref"]
+        t, rss = timed(fresh, before=["rm", "-rf", f"{tmp}/ref"])
+        rows.append(
+            (
+                "compile picluster.yaml into an empty dir (verifies all)",
+                t,
+                rss,
+                f"{t / baseline:.1f}x baseline",
+            )
+        )
+        t, rss = timed(fresh)
+        rows.append(
+            ("recompile picluster.yaml, nothing changed", t, rss, f"{t / baseline:.1f}x baseline")
+        )
+        t, rss = timed([picluster, "compile", "--check"])
+        rows.append(
+            ("compile --check on the committed out/", t, rss, f"{t / baseline:.1f}x baseline")
+        )
         for n in (250, 500, 1000):
             spec = Path(tmp) / f"spec-{n}.yaml"
             spec.write_bytes(yamlio.dump(large_spec(n)))
-            t = timed([picluster, "compile", str(spec), "-o", f"{tmp}/out-{n}"], runs=3)
-            files = sum(1 for p in Path(tmp, f"out-{n}").rglob("*") if p.is_file())
-            rows.append((f"compile {n} policies + {n} roles, 5 nodes", t, f"{files} files"))
-    print("| case | median wall time | note |\n|---|---|---|")
-    for name, seconds, note in rows:
-        print(f"| {name} | {seconds * 1000:.0f} ms | {note} |")
+            out = f"{tmp}/out-{n}"
+            t, rss = timed(
+                [picluster, "compile", str(spec), "-o", out], runs=3, before=["rm", "-rf", out]
+            )
+            files = sum(1 for p in Path(out).rglob("*") if p.is_file())
+            rows.append(
+                (
+                    f"compile {n} policies, roles and ExternalSecrets, 5 nodes",
+                    t,
+                    rss,
+                    f"{files} files",
+                )
+            )
+    print("| case | median wall time | peak RSS | note |\n|---|---|---|---|")
+    for name, seconds, kib, note in rows:
+        print(f"| {name} | {seconds * 1000:.0f} ms | {kib / 1024:.0f} MiB | {note} |")
 
 
 if __name__ == "__main__":
