@@ -83,25 +83,61 @@ def validate(spec: Path) -> None:
     "--check", is_flag=True, help="Write nothing; exit 1 if OUT is not what SPEC compiles to."
 )
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Overwrite or remove generated files even if they were edited by hand.",
+)
+@click.option(
     "--verify",
     "verify_external",
     is_flag=True,
     help="Also prove each artifact with its real consumer (shellcheck, "
     "systemd-analyze, bao) where installed.",
 )
-def compile_command(spec: Path, out_dir: Path, check: bool, verify_external: bool) -> None:
+def compile_command(
+    spec: Path, out_dir: Path, check: bool, force: bool, verify_external: bool
+) -> None:
     """Compile SPEC (default ./picluster.yaml) into OUT."""
     from .pipeline import Options, compile_tree
 
     with _errors():
         result = compile_tree(
-            Options(spec_path=spec, out_dir=out_dir, check=check, verify_external=verify_external)
+            Options(
+                spec_path=spec,
+                out_dir=out_dir,
+                check=check,
+                force=force,
+                verify_external=verify_external,
+            )
         )
         if check:
             click.echo(f"{out_dir}: up to date", err=True)
         else:
             n = len(result.written)
             click.echo(f"{out_dir}: {len(result.build.artifacts)} files, {n} changed", err=True)
+
+
+@main.command()
+@SPEC
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default="out",
+    show_default=True,
+    help="Output directory.",
+)
+def diff(spec: Path, out_dir: Path) -> None:
+    """Show how OUT differs from what SPEC compiles to, as a unified diff (exit 1 if it does)."""
+    from .pipeline import Options
+    from .pipeline import diff as diff_tree
+
+    with _errors():
+        text = diff_tree(Options(spec_path=spec, out_dir=out_dir))
+        if text:
+            click.echo(text, nl=False)
+            sys.exit(1)
 
 
 @main.command()

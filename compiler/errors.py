@@ -8,7 +8,8 @@ The hierarchy (exit codes are mapped once, in ``cli.py``)::
     │   └── InputFileError    a file named on the command line or in the spec is missing
     ├── CheckError            a check failed: exit 1
     │   ├── VerifyError       a rendered artifact failed its verifier; carries Problems
-    │   └── StaleOutputError  ``compile --check`` found out/ differing from the spec
+    │   ├── StaleOutputError  ``compile --check`` found out/ differing from the spec
+    │   └── OwnershipError    a write would replace a file edited by hand or not picluster's
     └── RenderError           a template failed: an internal bug, exit 3
 
 Core code raises these and never prints or exits; the CLI turns them into stderr lines.
@@ -103,6 +104,21 @@ class StaleOutputError(CheckError):
         return [f"{self.out_dir}/{c}" for c in self.changes] + [
             f"{self.out_dir}: {len(self.changes)} file(s) differ from the spec; "
             "run `picluster compile`"
+        ]
+
+
+class OwnershipError(CheckError):
+    """A compile would overwrite or remove files picluster cannot vouch for."""
+
+    def __init__(self, out_dir: str, conflicts: list[str]) -> None:
+        self.out_dir = out_dir
+        self.conflicts = conflicts
+        super().__init__(f"{out_dir}: {len(conflicts)} file(s) not picluster's to change")
+
+    def lines(self) -> list[str]:
+        return [f"{self.out_dir}/{c}" for c in self.conflicts] + [
+            f"{self.out_dir}: nothing written; keep your edits in the spec, or rerun with --force "
+            "to overwrite them"
         ]
 
 

@@ -1,82 +1,37 @@
-"""The ``out/`` tree: write it, compare it, and keep the manifest of what picluster generated.
+"""The ``out/`` tree: compare it with a compile, and replace it as one atomic step.
 
-The manifest (``out/manifest.json``) lists every generated file with its hash and the mode and
-owner it must have on the node (git keeps only the executable bit). A compile removes the files
-an earlier compile generated and this one does not, and never a file it did not generate.
+A write builds the new tree beside ``out/`` (hard links for what does not change, new files for
+what does), then exchanges the two directories with one ``renameat2(RENAME_EXCHANGE)`` call, so
+an interrupted compile leaves ``out/`` exactly as before or exactly as after. Only files the
+manifest says picluster generated are replaced or removed: a file edited by hand, or one
+picluster never generated, is reported and kept unless the caller forces it.
 """
 
 from __future__ import annotations
 
-import json
+import ctypes
+import hashlib
 import os
-import tempfile
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import __version__
+from . import manifest
 from .artifact import Artifact
+from .errors import OwnershipError
+from .manifest import MANIFEST
 
-MANIFEST = "manifest.json"
-# The manifest names the compiler that verified the files: another version verifies anew.
-GENERATOR = f"picluster {__version__}"
-
-
-def manifest(artifacts: Iterable[Artifact], source: str) -> Artifact:
-    """The manifest artifact for ``artifacts``: sorted, stable, no timestamps."""
-    files = {
-        a.path: {
-            "sha256": a.sha256,
-            "mode": f"{a.mode:04o}",
-            "owner": a.owner,
-            "group": a.group,
-            "kind": a.kind,
-        }
-        for a in sorted(artifacts, key=lambda a: a.path)
-    }
-    body = {"generator": GENERATOR, "source": source, "files": files}
-    data = (json.dumps(body, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
-    return Artifact(MANIFEST, data, 0o644, "manifest")
+STAGING_SUFFIX = ".picluster-staging"
 
 
-def _read_body(out_dir: Path) -> dict[str, Any]:
-    try:
-        body = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}
+@dataclass(frozen=True)
+class Change:
+    path: str
+    reason: str  # missing | differs | edited by hand | wrong executable bit | ...
 
-
-def verified_before(out_dir: Path, artifacts: Iterable[Artifact]) -> set[str]:
-    """The artifacts this version of picluster already verified: the manifest is written only
-    after every verifier passed, so an artifact whose bytes hash to its manifest entry, under
-    the same generator, passed then and would pass now (verifiers depend only on the bytes)."""
-    body = _read_body(out_dir)
-    if body.get("generator") != GENERATOR:
-        return set()
-    files = read_manifest(out_dir, body)
-    return {
-        a.path
-        for a in artifacts
-        if isinstance(files.get(a.path), dict) and files[a.path].get("sha256") == a.sha256
-    }
-
-
-def read_manifest(out_dir: Path, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The files the previous compile generated, by path (empty when there is none)."""
-    if body is None:
-        body = _read_body(out_dir)
-    files = body.get("files")
-    if not isinstance(files, dict):
-        return {}
-    # A manifest is data in a repository anyone can edit: never let it point outside out/.
-    return {path: entry for path, entry in files.items() if _inside(path)}
-
-
-def _inside(path: object) -> bool:
-    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path:
-        return False
-    return all(part not in ("", ".", "..") for part in path.split("/"))
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 def _disk_mode(artifact: Artifact) -> int:
@@ -84,69 +39,141 @@ def _disk_mode(artifact: Artifact) -> int:
     return 0o755 if artifact.mode & 0o111 else 0o644
 
 
-def differences(out_dir: Path, artifacts: list[Artifact]) -> list[str]:
-    """What differs between ``out_dir`` and ``artifacts``, one ``path: reason`` per file."""
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _files(out_dir: Path) -> Iterator[str]:
+    if out_dir.is_dir():
+        for path in out_dir.rglob("*"):
+            if path.is_file() or path.is_symlink():
+                yield path.relative_to(out_dir).as_posix()
+
+
+def differences(out_dir: Path, artifacts: list[Artifact]) -> list[Change]:
+    """Everything in ``out_dir`` that is not what ``artifacts`` say, sorted by path: missing,
+    stale, edited by hand, no longer generated, or never generated by picluster."""
+    previous = manifest.read(out_dir)
+    wanted = {a.path: a for a in artifacts}
     changes = []
-    wanted = {a.path for a in artifacts}
-    for artifact in sorted(artifacts, key=lambda a: a.path):
-        target = out_dir / artifact.path
-        try:
-            current = target.read_bytes()
-        except FileNotFoundError:
-            changes.append(f"{artifact.path}: missing")
+    for path, artifact in wanted.items():
+        target = out_dir / path
+        disk = _sha256(target)
+        if disk is None:
+            changes.append(Change(path, "missing"))
+        elif disk != artifact.sha256:
+            edited = path != MANIFEST and previous.owns(path) and previous.hashes[path] != disk
+            changes.append(Change(path, "edited by hand" if edited else "differs"))
+        elif bool(target.stat().st_mode & 0o111) != bool(artifact.mode & 0o111):
+            changes.append(Change(path, "wrong executable bit"))
+    for path in set(_files(out_dir)) - set(wanted):
+        reason = "no longer generated" if previous.owns(path) else "not generated by picluster"
+        changes.append(Change(path, reason))
+    return sorted(changes, key=lambda c: c.path)
+
+
+def conflicts(out_dir: Path, artifacts: list[Artifact]) -> list[Change]:
+    """Files a write would replace or remove that picluster cannot vouch for: edited by hand
+    since it wrote them, or never written by it."""
+    previous = manifest.read(out_dir)
+    wanted = {a.path: a for a in artifacts}
+    found = []
+    for path in sorted({*wanted, *previous.hashes}):
+        if path == MANIFEST:
             continue
-        except OSError as exc:
-            changes.append(f"{artifact.path}: unreadable ({exc.strerror})")
-            continue
-        if current != artifact.data:
-            changes.append(f"{artifact.path}: differs")
-        elif (target.stat().st_mode & 0o111 != 0) != (_disk_mode(artifact) & 0o111 != 0):
-            changes.append(f"{artifact.path}: wrong executable bit")
-    for path in sorted(set(read_manifest(out_dir)) - wanted):
-        if (out_dir / path).exists():
-            changes.append(f"{path}: no longer generated")
-    return changes
+        disk = _sha256(out_dir / path)
+        new = wanted.get(path)
+        if disk is None or (new is not None and disk == new.sha256):
+            continue  # nothing there, or already what we would write
+        if not previous.owns(path):
+            found.append(Change(path, "not generated by picluster; not overwritten"))
+        elif previous.hashes[path] != disk:
+            verb = "overwritten" if new is not None else "removed"
+            found.append(Change(path, f"edited by hand; not {verb}"))
+    return found
 
 
-def write(out_dir: Path, artifacts: list[Artifact]) -> list[str]:
-    """Write ``artifacts`` (the manifest among them) under ``out_dir``.
+def write(out_dir: Path, artifacts: list[Artifact], *, force: bool = False) -> list[str]:
+    """Make ``out_dir`` hold ``artifacts`` (the manifest among them), atomically.
 
-    Each file is replaced atomically, and only when its bytes or mode change; files the previous
-    manifest listed and ``artifacts`` does not are removed, with directories left empty.
+    Files the previous manifest lists and ``artifacts`` does not are removed; every other file
+    in ``out_dir`` is kept.
 
     Returns:
-        The paths written or removed, for the report.
+        The paths written or removed (empty when ``out_dir`` was already up to date).
+
+    Raises:
+        OwnershipError: a file to replace or remove was edited by hand or is not picluster's,
+            and ``force`` is not set. Nothing is written then.
     """
-    previous = read_manifest(out_dir)
-    touched = []
-    # The manifest goes last, so an interrupted write still knows what it owned before.
-    ordered = sorted(artifacts, key=lambda a: (a.path == MANIFEST, a.path))
-    for artifact in ordered:
-        target = out_dir / artifact.path
-        mode = _disk_mode(artifact)
-        if target.is_file() and target.read_bytes() == artifact.data:
-            if target.stat().st_mode & 0o777 != mode:
-                target.chmod(mode)
+    found = conflicts(out_dir, artifacts)
+    if found and not force:
+        raise OwnershipError(str(out_dir), [str(c) for c in found])
+    changes = differences(out_dir, artifacts)
+    touched = [c for c in changes if c.reason != "not generated by picluster"]
+    if not touched:
+        return []
+    by_path = {a.path: a for a in artifacts}
+    staging = out_dir.parent / f".{out_dir.name}{STAGING_SUFFIX}"
+    shutil.rmtree(staging, ignore_errors=True)  # left by a compile that was killed
+    if out_dir.is_dir():
+        # Hard links: the staging tree costs no copy, and the live tree is never modified.
+        shutil.copytree(out_dir, staging, symlinks=True, copy_function=os.link)
+    else:
+        staging.mkdir(parents=True)
+    try:
+        for change in touched:
+            target = staging / change.path
+            target.unlink(missing_ok=True)  # unlink, never write through a shared link
+            artifact = by_path.get(change.path)
+            if artifact is None:  # generated before, no longer: gone, with emptied directories
+                _remove_empty_parents(target.parent, staging)
+                continue
+            _write_file(target, artifact)
+        _replace(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [c.path for c in touched]
+
+
+def unified_diff(out_dir: Path, artifacts: list[Artifact]) -> str:
+    """A unified diff from ``out_dir`` to what ``artifacts`` would make it (empty if none)."""
+    import difflib
+
+    by_path = {a.path: a for a in artifacts}
+    chunks = []
+    for change in differences(out_dir, artifacts):
+        target = out_dir / change.path
+        old = target.read_text(errors="replace") if target.is_file() else ""
+        new = by_path[change.path].text if change.path in by_path else ""
+        if change.reason == "not generated by picluster":
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(artifact.data)
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        touched.append(artifact.path)
-    wanted = {a.path for a in artifacts}
-    for path in sorted(set(previous) - wanted):
-        stale = out_dir / path
-        if stale.is_file():
-            stale.unlink()
-            touched.append(path)
-            _remove_empty_parents(stale.parent, out_dir)
-    return touched
+        if old == new:  # only the executable bit differs
+            chunks.append(f"mode change {change.path}\n")
+            continue
+        name = f"{out_dir.name}/{change.path}"
+        chunks.extend(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a/{name}" if old else "/dev/null",
+                tofile=f"b/{name}" if new else "/dev/null",
+            )
+        )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in chunks
+    )
+
+
+def _write_file(target: Path, artifact: Artifact) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "xb") as fh:
+        fh.write(artifact.data)
+    os.chmod(target, _disk_mode(artifact))
 
 
 def _remove_empty_parents(directory: Path, stop: Path) -> None:
@@ -156,3 +183,34 @@ def _remove_empty_parents(directory: Path, stop: Path) -> None:
         except OSError:
             return
         directory = directory.parent
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _replace(staging: Path, out_dir: Path) -> None:
+    """Put ``staging`` in place of ``out_dir`` in one step (the old tree ends up in
+    ``staging``, for the caller to delete)."""
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if (
+            renameat2(
+                _AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(out_dir), _RENAME_EXCHANGE
+            )
+            == 0
+        ):
+            return
+        errno = ctypes.get_errno()
+        if errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: no exchange here
+            raise OSError(errno, os.strerror(errno), str(out_dir))
+    # Without an atomic exchange (not Linux, or a filesystem without it): two renames, with a
+    # moment in between where out/ is absent but nothing is half-written.
+    old = staging.with_name(staging.name + ".old")
+    os.rename(out_dir, old)
+    os.rename(staging, out_dir)
+    os.rename(old, staging)

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import output, verify
+from . import manifest, output, verify
 from .artifact import Artifact
 from .check import load
 from .errors import InputError, Problem, StaleOutputError, VerifyError
@@ -26,6 +26,7 @@ class Options:
     out_dir: Path = Path("out")
     check: bool = False
     verify_external: bool = False
+    force: bool = False
 
 
 @dataclass
@@ -56,7 +57,7 @@ def render(spec_path: Path) -> Build:
     if len(set(paths)) != len(paths):
         clash = sorted({p for p in paths if paths.count(p) > 1})
         raise VerifyError(Problem(p, 0, 0, "", "generated twice") for p in clash)
-    artifacts.append(output.manifest(artifacts, loaded.inputs.source))
+    artifacts.append(manifest.build(artifacts, loaded.inputs.source))
     return Build(loaded.spec, artifacts, loaded.warnings)
 
 
@@ -78,6 +79,13 @@ def build(spec_path: Path) -> Build:
     return b
 
 
+def diff(options: Options) -> str:
+    """A unified diff from ``options.out_dir`` to what the spec compiles to (empty: none)."""
+    b = render(options.spec_path)
+    verify_build(b, skip=manifest.verified_before(manifest.read(options.out_dir), b.artifacts))
+    return output.unified_diff(options.out_dir, b.artifacts)
+
+
 def compile_tree(options: Options) -> Result:
     """Compile ``options.spec_path`` into ``options.out_dir`` (or only compare, with check).
 
@@ -87,7 +95,9 @@ def compile_tree(options: Options) -> Result:
     result = Result(render(options.spec_path))
     artifacts = result.build.artifacts
     # What an earlier compile of this same picluster verified and recorded needs no second run.
-    verify_build(result.build, skip=output.verified_before(options.out_dir, artifacts))
+    verify_build(
+        result.build, skip=manifest.verified_before(manifest.read(options.out_dir), artifacts)
+    )
     if options.verify_external:
         # Imported only when asked: it runs other programs.
         from .verify.external import check as check_externally
@@ -100,7 +110,7 @@ def compile_tree(options: Options) -> Result:
     if options.check:
         changes = output.differences(options.out_dir, artifacts)
         if changes:
-            raise StaleOutputError(str(options.out_dir), changes)
+            raise StaleOutputError(str(options.out_dir), [str(c) for c in changes])
         return result
-    result.written = output.write(options.out_dir, artifacts)
+    result.written = output.write(options.out_dir, artifacts, force=options.force)
     return result
