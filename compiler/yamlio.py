@@ -8,7 +8,7 @@ eating memory.
 
 from __future__ import annotations
 
-import io
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,8 +17,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar, merge_attrib
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.representer import SafeRepresenter
 
 from .errors import Problem, SpecError
 
@@ -89,6 +89,11 @@ def load(text: str, file: str) -> Document:
         SpecError: on a YAML syntax error, a duplicate key, a tag, an alias bomb or an
             empty document.
     """
+    return _load_fast(text, file) or load_round_trip(text, file)
+
+
+def load_round_trip(text: str, file: str) -> Document:
+    """:func:`load` by the round-trip loader alone: slower, and the one that words errors."""
     try:
         root = _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -110,6 +115,79 @@ def load(text: str, file: str) -> Document:
     doc.values[()] = _start(root, text)
     doc.data = _Walk(doc).plain(root, (), None)
     return doc
+
+
+class _Unsupported(Exception):
+    """The fast path met something only the round-trip loader reports well."""
+
+
+_FAST_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+def _load_fast(text: str, file: str) -> Document | None:
+    """The common case, fast: a well-formed mapping of plain maps, lists and scalars, parsed by
+    the C parser (``ruamel.yaml.clib``, when installed) into nodes that carry their positions.
+
+    Anything else (a syntax error, a duplicate or merge key, a tag, a date, an alias bomb, a
+    top level that is not a mapping) returns None, and the round-trip loader reads the file
+    again to report it exactly.
+    """
+    yaml = YAML(typ="safe")
+    try:
+        root = yaml.compose(text)
+        if not isinstance(root, MappingNode):
+            return None
+        doc = Document(file, None)
+        doc.values[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
+        budget = [MAX_NODES]
+        constructor = yaml.constructor
+
+        def plain(node: Node, loc: Loc) -> Any:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise _Unsupported
+            if isinstance(node, MappingNode):
+                if node.tag != "tag:yaml.org,2002:map":
+                    raise _Unsupported  # a tagged mapping: refused, with the loader's words
+                out: dict[str, Any] = {}
+                for key_node, value_node in node.value:
+                    key = plain(key_node, (*loc, "?"))
+                    if key_node.tag == "tag:yaml.org,2002:merge" or isinstance(key, dict | list):
+                        raise _Unsupported
+                    name = key if isinstance(key, str) else _key_text(key)
+                    if name in out:
+                        raise _Unsupported  # a duplicate: the round-trip loader words it
+                    child = (*loc, name)
+                    doc.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                    doc.values[child] = (
+                        value_node.start_mark.line + 1,
+                        value_node.start_mark.column + 1,
+                    )
+                    out[name] = plain(value_node, child)
+                return out
+            if isinstance(node, SequenceNode):
+                if node.tag != "tag:yaml.org,2002:seq":
+                    raise _Unsupported
+                items = []
+                for i, item in enumerate(node.value):
+                    child = (*loc, i)
+                    doc.values[child] = (item.start_mark.line + 1, item.start_mark.column + 1)
+                    items.append(plain(item, child))
+                return items
+            if node.tag not in _FAST_TAGS:
+                raise _Unsupported
+            return constructor.construct_object(node, deep=True)
+
+        doc.data = plain(root, ())
+        return doc
+    except (_Unsupported, YAMLError, ValueError, TypeError):
+        return None
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -292,36 +370,50 @@ def parse(text: str) -> list[Any]:
         raise ValueError(" ".join(str(exc).split())) from None
 
 
-# Plain scalars that YAML 1.2 reads as strings but YAML 1.1 does not (booleans such as yes/on,
-# sexagesimal numbers such as 12:30, the merge and value keys). Kubernetes and Helm read YAML
-# 1.1, so these must be quoted for a string to stay a string.
-_YAML11_NOT_STRING = re.compile(
-    r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|=|<<"
-    r"|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?)$"
+def dump(data: Any) -> bytes:
+    """Serialise plain data as block-style YAML, keys in the order given.
+
+    Strings stay strings for every reader: quoted wherever a YAML 1.1 reader (Kubernetes, Helm,
+    Flux and Argo CD read 1.1) or a YAML 1.2 one would take them for something else; multi-line
+    strings (a PEM certificate) are literal blocks. libyaml emits, through PyYAML.
+    """
+    import yaml as pyyaml
+
+    return pyyaml.dump(
+        data,
+        Dumper=_dumper(),
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=4096,
+    ).encode()
+
+
+# What YAML 1.2's core schema reads as a number, a boolean or null, beyond YAML 1.1's own list
+# (which PyYAML quotes by itself): 0o octals, and the like.
+_YAML12_NOT_STRING = re.compile(
+    r"^([-+]?(0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"
+    r"|true|True|TRUE|false|False|FALSE|null|Null|NULL|~)$"
 )
 
 
-class _Representer(SafeRepresenter):
-    def represent_str(self, data: str) -> Any:
-        if _YAML11_NOT_STRING.match(data):
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
-        return super().represent_str(data)
+@functools.cache
+def _dumper() -> type:
+    import yaml as pyyaml
 
+    base = getattr(pyyaml, "CSafeDumper", pyyaml.SafeDumper)
 
-_Representer.add_representer(str, _Representer.represent_str)
+    class Dumper(base):  # type: ignore[misc, valid-type]
+        def represent_str(self, value: str) -> Any:
+            if "\n" in value.rstrip("\n") and all(c == "\n" or c.isprintable() for c in value):
+                return self.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+            if _YAML12_NOT_STRING.match(value):
+                return self.represent_scalar("tag:yaml.org,2002:str", value, style="'")
+            return super().represent_str(value)
 
-
-def dump(data: Any) -> bytes:
-    """Serialise plain data as block-style YAML, keys in the order given, strings quoted
-    wherever a YAML 1.1 reader (Kubernetes, Helm) would take them for something else."""
-    yaml = YAML(typ="safe", pure=True)
-    yaml.Representer = _Representer
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    yaml.width = 4096
-    buf = io.StringIO()
-    yaml.dump(data, buf)
-    return buf.getvalue().encode()
+    Dumper.add_representer(str, Dumper.represent_str)
+    return Dumper
 
 
 def iter_locs(doc: Document) -> Iterator[Loc]:

@@ -151,7 +151,7 @@ def test_a_fault_mid_write_leaves_out_exactly_as_before(
 
 def test_a_killed_compile_leaves_out_as_before_or_as_after(tmp_path: Path) -> None:
     """SIGKILL real compiles at random moments: out/ is always one whole tree or the other."""
-    command = [sys.executable, "-m", "compiler.cli", "compile", "picluster.yaml", "-o", "out"]
+    command = [sys.executable, "-m", "compiler", "compile", "picluster.yaml", "-o", "out"]
     states = []
     for prefix in ("p", "q"):  # the two trees, each compiled once undisturbed
         write_spec(tmp_path, minimal(policies=policies(*(f"{prefix}{i}" for i in range(300)))))
