@@ -17,24 +17,34 @@ functions below are the only loaders.
 
 from __future__ import annotations
 
-import difflib
-import functools
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from importlib import resources
-from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import yamlio
 from ..artifact import Artifact
 from ..errors import Problem
+from .k8s_schemas import (
+    builtin_validator,
+    crd_groups,
+    crd_schemas,
+    crd_scope_is_cluster,
+    crd_validator,
+    kubernetes_version,
+    schemas_dir,
+    values_keys,
+)
+from .schema_messages import (
+    a_or_an,
+    closest,
+    dotted,
+    json_type,
+    short,
+    validate,
+)
 
 if TYPE_CHECKING:
-    from jsonschema import ValidationError
-    from jsonschema.protocols import Validator
-    from referencing import Registry
+    pass
 
 Loc = tuple[str | int, ...]
 
@@ -100,244 +110,8 @@ DEPRECATED_KUSTOMIZE = {
 }
 
 _CHART_LINE = re.compile(r"# chart: (?P<repo>\S+) (?P<chart>\S+) (?P<version>\S+)\Z")
-_CHART_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_/-]+\Z")
-
-
-# --- where the schemas are --------------------------------------------------------------------
-
-
-def schemas_dir() -> Path:
-    """``schemas/k8s`` of the checkout, or a copy carried inside the package."""
-    packaged = Path(__file__).resolve().parent.parent / "schemas" / "k8s"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "schemas/k8s"
-
-
-@functools.cache
-def kubernetes_version() -> str:
-    """The newest Kubernetes version whose schemas kubernetes-validate ships (``1.37.0``)."""
-    from kubernetes_validate.utils import latest_version
-
-    return str(latest_version())
-
-
-@functools.cache
-def _builtin_dir() -> Traversable:
-    """kubernetes-validate's strict schema directory for :func:`kubernetes_version`."""
-    return (
-        resources.files("kubernetes_validate")
-        / "kubernetes-json-schema"
-        / f"v{kubernetes_version()}-local-strict"
-    )
-
-
-@functools.cache
-def _builtin_registry() -> Registry:
-    """The registry holding the 1.8 MB ``_definitions.json`` every built-in schema refers to.
-
-    Loaded once per process; kubernetes_validate.validate() would reload it on every call.
-    """
-    from referencing import Registry, Resource
-
-    definitions = json.loads(_builtin_dir().joinpath("_definitions.json").read_text())
-    registry: Registry = Resource.from_contents(definitions) @ Registry()
-    return registry
-
-
-def _builtin_file(api_version: str, kind: str) -> str:
-    """kubernetes-validate's schema file name: ``rbac.authorization.k8s.io/v1`` ->
-    ``clusterrolebinding-rbac-v1.json``."""
-    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    return f"{kind.lower()}-{api}.json"
-
-
-@functools.cache
-def _builtin_validator(api_version: str, kind: str) -> Validator | None:
-    """The strict validator of a built-in kind, or None when Kubernetes has no such kind."""
-    from jsonschema import Draft202012Validator
-
-    if not re.fullmatch(r"[A-Za-z0-9]+", kind) or not re.fullmatch(r"[a-z0-9./-]+", api_version):
-        return None
-    path = _builtin_dir().joinpath(_builtin_file(api_version, kind))
-    if not path.is_file():
-        return None
-    schema = json.loads(path.read_text())
-    # The file name drops the group's domain: make sure this is the group asked for.
-    versions = schema.get("properties", {}).get("apiVersion", {}).get("enum", [api_version])
-    if api_version not in versions:
-        return None
-    validator: Validator = Draft202012Validator(schema, registry=_builtin_registry())
-    return validator
-
-
-@functools.cache
-def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """The project's schemas, by (apiVersion, kind), from ``<group>_<version>_<Kind>.json``."""
-    schemas = {}
-    for path in sorted(schemas_dir().glob("*_*_*.json")):
-        group, version, kind = path.stem.split("_", 2)
-        schemas[(f"{group}/{version}", kind)] = json.loads(path.read_text())
-    return schemas
-
-
-@functools.cache
-def _crd_groups() -> frozenset[str]:
-    """The API groups the project's schemas cover; any other group is a built-in one."""
-    return frozenset(api.split("/")[0] for api, _ in _crd_schemas())
-
-
-@functools.cache
-def _crd_validator(api_version: str, kind: str) -> Validator | None:
-    from jsonschema import Draft202012Validator
-
-    schema = _crd_schemas().get((api_version, kind))
-    if schema is None:
-        return None
-    validator: Validator = Draft202012Validator(schema)
-    return validator
-
-
-@functools.cache
-def _values_keys(chart: str) -> dict[str, Any] | None:
-    """The known-key tree of ``chart``, or None when ``values-keys/<chart>.json`` is absent."""
-    if not _CHART_NAME.match(chart):
-        return None
-    path = schemas_dir() / "values-keys" / f"{chart}.json"
-    if not path.is_file():
-        return None
-    tree: dict[str, Any] = json.loads(path.read_text())["keys"]
-    return tree
-
-
-def _crd_scope_is_cluster(api_version: str, kind: str) -> bool:
-    metadata = _crd_schemas()[(api_version, kind)]["properties"]["metadata"]
-    return "namespace" not in metadata.get("properties", {})
-
-
-# --- messages ---------------------------------------------------------------------------------
-
-
-def dotted(loc: Iterable[str | int]) -> str:
-    """``("spec", "sources", 0, "chart")`` -> ``spec.sources[0].chart``.
-
-    A key that is not a plain word is quoted: ``annotations["vault.hashicorp.com/role"]``.
-    """
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part)}]"
-    return out
-
-
-def _a(word: str) -> str:
-    return f"an {word}" if word[:1] in "AEIOU" else f"a {word}"
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping"
-
-
-_TYPE_NAMES = {
-    "object": "a mapping",
-    "array": "a list",
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "null": "null",
-}
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _closest(word: str, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to ``word`` (ignoring case), if one is close enough."""
-    lowered = {c.lower(): c for c in candidates if c != "*"}
-    match = difflib.get_close_matches(word.lower(), lowered, n=1, cutoff=0.6)
-    return lowered[match[0]] if match else None
-
-
-def _schema_findings(error: ValidationError) -> Iterator[tuple[Loc, str]]:
-    """One jsonschema error as (location, one-line message) pairs."""
-    loc: Loc = tuple(error.absolute_path)
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    instance: Any = error.instance
-    value: Any = error.validator_value
-    rule = error.validator
-    if rule == "additionalProperties" and isinstance(instance, dict):
-        known = schema.get("properties", {})
-        patterns = schema.get("patternProperties", {})
-        for key in instance:
-            if key in known or any(re.search(p, key) for p in patterns):
-                continue
-            close = _closest(key, known)
-            hint = f"; did you mean {close!r}?" if close else ""
-            yield (*loc, key), f"unknown field{hint}"
-    elif rule == "required" and isinstance(instance, dict):
-        for key in value:
-            if key not in instance:
-                yield (*loc, key), "required field missing"
-    elif rule == "type":
-        wanted = value
-        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-        if len(wanted) > 1 and "null" in wanted:
-            wanted.remove("null")  # the built-in schemas allow null beside every type
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wanted)
-        yield loc, f"must be {names}, not {_json_type(instance)} ({_short(instance)})"
-    elif rule == "enum":
-        choices = ", ".join(_short(c) for c in value)
-        yield loc, f"must be one of {choices}, not {_short(instance)}"
-    elif rule == "const":
-        yield loc, f"must be {_short(value)}, not {_short(instance)}"
-    elif rule == "pattern":
-        yield loc, f"{_short(instance)} does not match {value}"
-    elif rule in ("oneOf", "anyOf") and _alternative_fields(value):
-        fields = ", ".join(_alternative_fields(value))
-        if rule == "anyOf":
-            yield loc, f"needs at least one of: {fields}"
-        elif error.context:
-            yield loc, f"needs exactly one of: {fields}"
-        else:
-            yield loc, f"takes only one of: {fields}"
-    else:
-        message = " ".join(error.message.split())
-        yield loc, message if len(message) <= 200 else message[:197] + "..."
-
-
-def _alternative_fields(alternatives: Any) -> list[str]:
-    """``[{"required": ["a"]}, {"required": ["b"]}]`` -> ``["a", "b"]``; else empty."""
-    fields: list[str] = []
-    for alternative in alternatives if isinstance(alternatives, list) else ():
-        if not isinstance(alternative, dict) or set(alternative) != {"required"}:
-            return []
-        fields.extend(alternative["required"])
-    return fields
-
-
-def _validate(validator: Validator, data: Any) -> list[tuple[Loc, str]]:
-    findings = [f for error in validator.iter_errors(data) for f in _schema_findings(error)]
-    return sorted(set(findings), key=lambda f: (dotted(f[0]), f[1]))
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -364,7 +138,7 @@ def _load(artifact: Artifact) -> Any:
         raise _Unreadable([f"{len(documents)} YAML documents; one object per file"])
     data = documents[0]
     if not isinstance(data, dict):
-        raise _Unreadable([f"the document is {_json_type(data)}; expected a mapping"])
+        raise _Unreadable([f"the document is {json_type(data)}; expected a mapping"])
     return data
 
 
@@ -380,9 +154,9 @@ def _scope(kind: str, cluster: bool, data: dict[str, Any]) -> list[Finding]:
         return []
     loc: Loc = ("metadata", "namespace")
     if cluster and "namespace" in metadata:
-        return [(loc, f"{_a(kind)} is cluster-scoped and takes no namespace")]
+        return [(loc, f"{a_or_an(kind)} is cluster-scoped and takes no namespace")]
     if not cluster and not metadata.get("namespace"):
-        return [(loc, f"{_a(kind)} is namespaced; set its namespace explicitly")]
+        return [(loc, f"{a_or_an(kind)} is namespaced; set its namespace explicitly")]
     return []
 
 
@@ -400,10 +174,10 @@ def _names(kind: str, data: dict[str, Any]) -> list[Finding]:
     elif isinstance(name, str) and not (
         pattern.match(name) and len(name) <= (63 if label else 253)
     ):
-        findings.append((("metadata", "name"), f"{_short(name)} is not a valid {what} name"))
+        findings.append((("metadata", "name"), f"{short(name)} is not a valid {what} name"))
     namespace = metadata.get("namespace")
     if isinstance(namespace, str) and namespace and not _DNS_LABEL.match(namespace):
-        findings.append((("metadata", "namespace"), f"{_short(namespace)} is not a DNS label"))
+        findings.append((("metadata", "namespace"), f"{short(namespace)} is not a DNS label"))
     return findings
 
 
@@ -418,30 +192,30 @@ def _object(data: dict[str, Any]) -> list[Finding]:
     group = api_version.split("/")[0] if "/" in api_version else ""
     if (api_version, kind) == KUSTOMIZATION:
         return [(("kind",), "a kustomization.yaml is not a cluster object")]
-    if group in _crd_groups():
-        validator = _crd_validator(api_version, kind)
+    if group in crd_groups():
+        validator = crd_validator(api_version, kind)
         if validator is None:
-            known = ", ".join(f"{a} {k}" for a, k in sorted(_crd_schemas()) if a.startswith(group))
+            known = ", ".join(f"{a} {k}" for a, k in sorted(crd_schemas()) if a.startswith(group))
             return [
                 (("apiVersion",), f"{api_version} {kind} is not supported (supported: {known})")
             ]
-        cluster = _crd_scope_is_cluster(api_version, kind)
+        cluster = crd_scope_is_cluster(api_version, kind)
         own = _scope(kind, cluster, data)
     else:
-        validator = _builtin_validator(api_version, kind)
+        validator = builtin_validator(api_version, kind)
         if validator is None:
             version = ".".join(kubernetes_version().split(".")[:2])
             return [(("kind",), f"Kubernetes {version} has no kind {kind} in {api_version}")]
         own = _scope(kind, kind in CLUSTER_SCOPED_BUILTINS, data) + _names(kind, data)
     mine = {loc for loc, _ in own}
-    return own + [f for f in _validate(validator, data) if f[0] not in mine]
+    return own + [f for f in validate(validator, data) if f[0] not in mine]
 
 
 def _values(chart: Any, chart_loc: Loc, values: Any, values_loc: Loc) -> list[Finding]:
     """Every key of ``values`` that ``chart``'s known-key tree lacks."""
     if not isinstance(chart, str) or not chart:
         return [(values_loc, "the chart is not named, so its values cannot be checked")]
-    tree = _values_keys(chart)
+    tree = values_keys(chart)
     if tree is None:
         message = f"chart {chart!r} has no schemas/k8s/values-keys/{chart}.json to check values"
         return [(chart_loc, message)]
@@ -462,7 +236,7 @@ def _unknown_keys(values: Any, tree: dict[str, Any], loc: Loc) -> Iterator[tuple
         if key in tree:
             yield from _unknown_keys(value, tree[key], (*loc, key))
         else:
-            yield (*loc, key), _closest(key, tree)
+            yield (*loc, key), closest(key, tree)
 
 
 def _chart_values(data: dict[str, Any]) -> list[Finding]:
@@ -523,11 +297,11 @@ def _kustomization(data: dict[str, Any]) -> list[Finding]:
         for field, use in DEPRECATED_KUSTOMIZE.items()
         if field in data
     ]
-    validator = _crd_validator(*KUSTOMIZATION)
+    validator = crd_validator(*KUSTOMIZATION)
     if validator is None:
         return [((), f"no schema for {' '.join(KUSTOMIZATION)} in {schemas_dir()}")]
     mine = {loc for loc, _ in findings}
-    return findings + [f for f in _validate(validator, data) if f[0] not in mine]
+    return findings + [f for f in validate(validator, data) if f[0] not in mine]
 
 
 def verify_kustomization(artifact: Artifact) -> list[Problem]:

@@ -18,7 +18,7 @@ import pytest
 from compiler import verify
 from compiler.artifact import Artifact
 from compiler.errors import Problem
-from compiler.verify import external, kubernetes
+from compiler.verify import external, k8s_schemas, kubernetes
 from compiler.yamlio import dump
 from tests.support import ROOT, need
 
@@ -303,7 +303,7 @@ def test_a_wrong_type_on_a_built_in_kind() -> None:
 
 
 def test_an_unknown_built_in_kind_is_a_problem_not_a_crash() -> None:
-    version = ".".join(kubernetes.kubernetes_version().split(".")[:2])
+    version = ".".join(k8s_schemas.kubernetes_version().split(".")[:2])
     bad = {"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "a"}}
     assert lines(k8s(bad)) == [
         f"kubernetes/vault/widget-w.yaml: kind: Kubernetes {version} has no kind Widget in v1"
@@ -545,10 +545,10 @@ def test_1000_documents_load_the_definitions_once(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(kubernetes_validate.utils, "schema_contents", reload)
     loaders = (
-        kubernetes._builtin_registry,
-        kubernetes._builtin_validator,
-        kubernetes._crd_schemas,
-        kubernetes._crd_validator,
+        k8s_schemas.builtin_registry,
+        k8s_schemas.builtin_validator,
+        k8s_schemas.crd_schemas,
+        k8s_schemas.crd_validator,
     )
     for loader in loaders:
         loader.cache_clear()
@@ -559,13 +559,13 @@ def test_1000_documents_load_the_definitions_once(monkeypatch: pytest.MonkeyPatc
         artifacts.append(k8s(data))
     assert kubernetes.check(artifacts) == []
     kinds = {(d["apiVersion"], d["kind"]) for d in OBJECTS}
-    crds = {(a, k) for a, k in kinds if a.split("/")[0] in kubernetes._crd_groups()}
+    crds = {(a, k) for a, k in kinds if a.split("/")[0] in k8s_schemas.crd_groups()}
     built_in = kinds - crds
     assert len(built_in) == 4
-    assert kubernetes._builtin_registry.cache_info().misses == 1
-    assert kubernetes._builtin_validator.cache_info().misses == len(built_in)
-    assert kubernetes._crd_schemas.cache_info().misses == 1
-    assert kubernetes._crd_validator.cache_info().misses == len(crds)
+    assert k8s_schemas.builtin_registry.cache_info().misses == 1
+    assert k8s_schemas.builtin_validator.cache_info().misses == len(built_in)
+    assert k8s_schemas.crd_schemas.cache_info().misses == 1
+    assert k8s_schemas.crd_validator.cache_info().misses == len(crds)
 
 
 def test_plain_compiles_do_not_import_the_schema_libraries() -> None:
