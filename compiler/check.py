@@ -31,6 +31,7 @@ class Loaded:
     spec: Spec
     inputs: Inputs
     warnings: list[Problem]
+    doc: Document | None = None  # where each key is, for problems found after loading
 
 
 def load_spec(path: Path) -> tuple[Spec, list[Problem]]:
@@ -67,7 +68,7 @@ def load(path: Path) -> Loaded:
     found, problems = inputs.read(spec, doc)
     if problems:
         raise SpecError(problems)
-    return Loaded(spec, found, warnings)
+    return Loaded(spec, found, warnings, doc)
 
 
 def validate(doc: Document) -> tuple[Spec, list[Problem]]:

@@ -162,3 +162,10 @@ def schema(out_path: Path) -> None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(text, encoding="utf-8")
         click.echo(f"{out_path}: written", err=True)
+
+
+from .cli_apply import apply, init, plan  # noqa: E402
+
+main.add_command(init)
+main.add_command(plan)
+main.add_command(apply)

@@ -9,7 +9,15 @@ The hierarchy (exit codes are mapped once, in ``cli.py``)::
     ├── CheckError            a check failed: exit 1
     │   ├── VerifyError       a rendered artifact failed its verifier; carries Problems
     │   ├── StaleOutputError  ``compile --check`` found out/ differing from the spec
-    │   └── OwnershipError    a write would replace a file edited by hand or not picluster's
+    │   ├── OwnershipError    a write would replace a file edited by hand or not picluster's
+    │   ├── ApplyError        init/plan/apply: Vault unreachable, TLS, sealed, 403, 5xx, conflict
+    │   └── HostError         apply over SSH: one line naming the node
+    │       ├── HostKeyError          unknown or changed host key: refused, never added
+    │       ├── HostAuthError         the node refused the login, or sudo wants a password
+    │       ├── HostUnreachableError  no SSH connection (refused, timeout, no route)
+    │       ├── ChecksumError         the server binary is not the one the spec pins
+    │       ├── RolledBackError       the server did not come back healthy; files restored
+    │       └── HostsFailedError      several nodes failed: one line each
     └── RenderError           a template failed: an internal bug, exit 3
 
 Core code raises these and never prints or exits; the CLI turns them into stderr lines.
@@ -120,6 +128,57 @@ class OwnershipError(CheckError):
             f"{self.out_dir}: nothing written; keep your edits in the spec, or rerun with --force "
             "to overwrite them"
         ]
+
+
+class ApplyError(CheckError):
+    """Talking to Vault failed, or the server is not in a state the command can work with.
+
+    Always one line: it names the server (or the step) and what to do; never a secret.
+    """
+
+    @classmethod
+    def from_vault(
+        cls, address: str, method: str, path: str, capability: str, exc: BaseException
+    ) -> ApplyError:
+        """Translate a requests/hvac exception of ``method`` on ``path`` into one line."""
+        from .apply.connection import describe
+
+        return cls(describe(address, method, path, capability, exc))
+
+
+class HostError(CheckError):
+    """Applying the host files to a node failed: one line, naming the node; never a secret."""
+
+
+class HostKeyError(HostError):
+    """The node's SSH host key is not in known_hosts, or differs from the one there."""
+
+
+class HostAuthError(HostError):
+    """The node refused the SSH login, or sudo asked for a password."""
+
+
+class HostUnreachableError(HostError):
+    """No SSH connection to the node could be made."""
+
+
+class ChecksumError(HostError):
+    """The server binary's SHA-256 is not the one the spec pins; nothing was installed."""
+
+
+class RolledBackError(HostError):
+    """The server did not come back healthy after a restart; the previous files were restored."""
+
+
+class HostsFailedError(HostError):
+    """More than one node failed; each keeps its own line."""
+
+    def __init__(self, errors: Iterable[HostError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+    def lines(self) -> list[str]:
+        return [str(e) for e in self.errors]
 
 
 class RenderError(CompilerError):

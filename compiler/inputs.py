@@ -1,6 +1,7 @@
 """Files the spec names on this machine, read once at load time (never secrets).
 
-Only public material is read here: the CA certificate that ESO's caBundle and Prometheus need.
+Only public material is read here: the CA certificate that ESO's caBundle, Prometheus and the
+apply step need, and the cluster CA Vault's Kubernetes auth verifies the API server with.
 A file that turns out to hold a private key is refused, so it can never reach ``out/``.
 """
 
@@ -23,30 +24,56 @@ _PEM_BLOCK = re.compile(
 
 @dataclass(frozen=True)
 class Inputs:
-    """What the targets need besides the spec."""
+    """What the targets and the apply step need besides the spec."""
 
     source: str  # the spec's file name, for the "generated from" headers
     ca_cert: bytes | None = None  # PEM, normalised
+    ca_cert_path: Path | None = None  # the same file, for TLS verification at apply time
+    kubernetes_ca_cert: bytes | None = None  # the cluster CA, PEM, normalised
+    base_dir: Path = Path()  # the spec's directory: relative paths in the spec start here
 
 
 def read(spec: Spec, doc: Document) -> tuple[Inputs, list[Problem]]:
     """Read the files ``spec`` names, relative to the spec file."""
-    source = Path(doc.file).name
+    base = Path(doc.file).parent
+    problems: list[Problem] = []
     local = spec.vault.tls.local
-    if local is None:
-        return Inputs(source), []
-    loc = ("vault", "tls", "local", "ca_cert")
-    path = Path(doc.file).parent / local.ca_cert
+    ca_cert = ca_path = k8s_ca = None
+    if local is not None:
+        ca_path = base / local.ca_cert
+        ca_cert = _read_ca(doc, ("vault", "tls", "local", "ca_cert"), base, local.ca_cert, problems)
+    auth = spec.vault.kubernetes_auth
+    if auth is not None and auth.ca_cert is not None:
+        loc = ("vault", "kubernetes_auth", "ca_cert")
+        k8s_ca = _read_ca(doc, loc, base, auth.ca_cert, problems)
+    if problems:
+        return Inputs(Path(doc.file).name), problems
+    return Inputs(Path(doc.file).name, ca_cert, ca_path, k8s_ca, base), []
+
+
+def _read_ca(
+    doc: Document, loc: tuple[str, ...], base: Path, name: str, problems: list[Problem]
+) -> bytes | None:
+    """The normalised PEM certificates of the file ``name``; a problem if it holds none."""
     try:
-        text = path.read_text(encoding="ascii")
+        text = (base / name).read_text(encoding="ascii")
     except FileNotFoundError:
-        return Inputs(source), [doc.problem(loc, f"{local.ca_cert}: no such file")]
+        problems.append(doc.problem(loc, f"{name}: no such file"))
+        return None
     except (OSError, UnicodeDecodeError):
-        return Inputs(source), [doc.problem(loc, f"{local.ca_cert}: not a PEM text file")]
+        problems.append(doc.problem(loc, f"{name}: not a PEM text file"))
+        return None
     pem, problem = _certificates(text)
     if problem:
-        return Inputs(source), [doc.problem(loc, f"{local.ca_cert}: {problem}")]
-    return Inputs(source, pem), []
+        problems.append(doc.problem(loc, f"{name}: {problem}"))
+        return None
+    return pem
+
+
+def normalised_pem(text: str) -> bytes | None:
+    """``text`` as normalised PEM certificates (64-column base64), or None if it holds none."""
+    pem, problem = _certificates(text)
+    return None if problem else pem
 
 
 def _certificates(text: str) -> tuple[bytes, str | None]:

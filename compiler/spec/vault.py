@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, IPvAnyAddress
+from pydantic import Field, IPvAnyAddress, model_validator
 
 from .types import (
     AbsPath,
@@ -25,12 +25,32 @@ from .types import (
     _matching,
 )
 
+SSHHost = Annotated[str, *_matching(r"^[A-Za-z0-9._:-]{1,253}$", "a host name or IP address")]
+
+# A local file that may differ per node: ``{node}`` stands for the node's name.
+NodeLocalPath = Annotated[
+    str,
+    *_matching(
+        r"^/?[A-Za-z0-9._@+{}-]+(/[A-Za-z0-9._@+{}-]+)*$",
+        "a file path on this machine ({node} means the node's name; no spaces)",
+    ),
+]
+
 
 class SSH(Model):
     """How ``picluster apply`` reaches a node (defaults come from ``~/.ssh/config``)."""
 
-    user: UnixName | None = None
-    port: Port = 22
+    user: UnixName | None = Field(default=None, description="Default: ~/.ssh/config, else you.")
+    port: Port | None = Field(default=None, description="Default: ~/.ssh/config, else 22.")
+    host: SSHHost | None = Field(default=None, description="Where to connect; default: address.")
+    identity_file: LocalPath | None = Field(
+        default=None, description="The private key to log in with (default: ~/.ssh/config, agent)."
+    )
+    known_hosts: LocalPath | None = Field(
+        default=None,
+        description="The node's host key is checked against this file (default: "
+        "~/.ssh/known_hosts); an unknown or changed key is refused, never added.",
+    )
 
 
 class Node(Model):
@@ -62,6 +82,19 @@ class TLSLocal(Model):
     ca_cert: LocalPath = Field(
         description="The CA certificate (public): the ESO caBundle and the Prometheus CA."
     )
+    cert: NodeLocalPath | None = Field(
+        default=None, description="The server certificate apply copies to the node."
+    )
+    key: NodeLocalPath | None = Field(
+        default=None,
+        description="The server's private key apply copies to the node (0600, never into out/).",
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> TLSLocal:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("name both cert and key, or neither")
+        return self
 
 
 class TLS(Model):
@@ -131,11 +164,43 @@ class KubernetesRole(Model):
     ) = None
 
 
+EnvName = Annotated[
+    str, *_matching(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", "an environment variable name")
+]
+
+
+class ReviewerJWT(Model):
+    """Where ``picluster apply`` reads the token reviewer JWT (never the JWT itself)."""
+
+    file: LocalPath | None = Field(default=None, description="A file holding the JWT.")
+    env: EnvName | None = Field(default=None, description="An environment variable holding it.")
+    kubeconfig: LocalPath | None = Field(
+        default=None,
+        description="Read kubernetes.vault_auth.token_secret from the cluster with kubectl.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReviewerJWT:
+        given = [name for name in ("file", "env", "kubeconfig") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("name exactly one of file, env or kubeconfig")
+        return self
+
+
 class KubernetesAuth(Model):
     path: MountPath = "kubernetes"
     host: Annotated[
         str, *_matching(r"^https://[A-Za-z0-9.:\[\]-]+(:[0-9]+)?/?$", "an https:// URL")
     ] = Field(description="The Kubernetes API server URL (https).")
+    ca_cert: LocalPath | None = Field(
+        default=None,
+        description="The cluster CA certificate on this machine (relative to the spec; public).",
+    )
+    token_reviewer_jwt: ReviewerJWT | None = Field(
+        default=None,
+        description="Where apply reads the token reviewer JWT; none: Vault reviews each login "
+        "with the logging-in token itself.",
+    )
     roles: dict[Name, KubernetesRole] = {}
 
 
@@ -147,6 +212,37 @@ class Paths(Model):
     log_dir: AbsPath | None = None
     plugin_dir: AbsPath | None = None
     unseal_script: AbsPath | None = None
+
+
+class Api(Model):
+    """How ``picluster init/plan/apply`` reach the server from this machine."""
+
+    address: (
+        Annotated[str, *_matching(r"^https://[A-Za-z0-9.:\[\]-]+(:[0-9]+)?/?$", "an https:// URL")]
+        | None
+    ) = Field(
+        default=None,
+        description="Default: the first of vault.tls.extra_dns, else the first node's api_addr.",
+    )
+    token_file: LocalPath | None = Field(
+        default=None,
+        description="A file holding the token, read when VAULT_TOKEN and BAO_TOKEN are unset.",
+    )
+
+
+class Install(Model):
+    """Where ``picluster apply`` gets the server binary, pinned by its checksum."""
+
+    source: Annotated[
+        str,
+        *_matching(
+            r"^https://[^\s\"'`$\\]+$|^/?[A-Za-z0-9._@+{}-]+(/[A-Za-z0-9._@+{}-]+)*$",
+            "an https:// URL or a file path ({version} and {arch} are replaced)",
+        ),
+    ] = Field(description="A release archive (.zip, .tar.gz) or the binary itself.")
+    sha256: Annotated[str, *_matching(r"^[0-9a-f]{64}$", "a SHA-256 in lowercase hex")] = Field(
+        description="The SHA-256 of the file at source; a mismatch installs nothing."
+    )
 
 
 class Vault(Model):
@@ -172,3 +268,5 @@ class Vault(Model):
     secrets_engines: list[SecretsEngine] = []
     policies: dict[PolicyName, list[Rule]] = {}
     kubernetes_auth: KubernetesAuth | None = None
+    api: Api = Api()
+    install: Install | None = None

@@ -1,0 +1,96 @@
+"""Connection errors as one line, and where the token and the reviewer JWT come from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hvac import exceptions as hvac_errors
+
+from compiler.apply.connection import reviewer_jwt, token
+from compiler.check import load
+from compiler.errors import ApplyError, InputError, InputFileError
+from tests.support import minimal, write_spec
+
+ADDRESS = "https://vault.example:8200"
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2YXVsdC1hdXRoIn0.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("exc", "line"),
+    [
+        (
+            hvac_errors.InternalServerError(errors=["storage unavailable"]),
+            f"{ADDRESS}: server error 500 on PUT sys/policies/acl/x after 4 attempts: "
+            "storage unavailable",
+        ),
+        (
+            hvac_errors.VaultDown(errors=["Vault is sealed"]),
+            f"{ADDRESS}: sealed; unseal it (the generated unseal script or `bao operator "
+            "unseal`), then retry",
+        ),
+        (
+            hvac_errors.Forbidden(errors=["permission denied"]),
+            f"{ADDRESS}: permission denied (403): the token lacks 'update' on "
+            "sys/policies/acl/x; grant it in the token's policy",
+        ),
+        (
+            hvac_errors.InvalidRequest(errors=["bad policy"]),
+            f"{ADDRESS}: PUT sys/policies/acl/x refused: bad policy (400)",
+        ),
+    ],
+    ids=["5xx", "sealed", "403", "400"],
+)
+def test_vault_errors_are_one_line(exc: Exception, line: str) -> None:
+    error = ApplyError.from_vault(ADDRESS, "PUT", "sys/policies/acl/x", "update", exc)
+    assert error.lines() == [line]
+    assert error.exit_code == 1
+
+
+def spec(tmp_path: Path, **auth: object) -> Path:
+    data = minimal(
+        kubernetes_auth={"host": "https://10.0.0.10:6443", **auth},
+        api={"token_file": "token"},
+    )
+    return write_spec(tmp_path, data)
+
+
+def test_the_token_comes_from_the_environment_then_the_file(tmp_path: Path) -> None:
+    loaded = load(spec(tmp_path))
+    assert token(loaded.spec, loaded.inputs, {"BAO_TOKEN": "b", "VAULT_TOKEN": "v"}) == "v"
+    assert token(loaded.spec, loaded.inputs, {"BAO_TOKEN": "b"}) == "b"
+    with pytest.raises(InputFileError, match=r"^token: no such file \(vault.api.token_file\)$"):
+        token(loaded.spec, loaded.inputs, {})
+    (tmp_path / "token").write_text("s.file\n")
+    assert token(loaded.spec, loaded.inputs, {}) == "s.file"
+
+
+def test_the_jwt_is_read_from_its_source_and_never_shown(tmp_path: Path) -> None:
+    loaded = load(spec(tmp_path, token_reviewer_jwt={"env": "REVIEWER_JWT"}))
+    assert reviewer_jwt(loaded.spec, loaded.inputs, {"REVIEWER_JWT": JWT}) == JWT
+    with pytest.raises(InputError) as unset:
+        reviewer_jwt(loaded.spec, loaded.inputs, {})
+    assert str(unset.value) == (
+        "vault.kubernetes_auth.token_reviewer_jwt.env: environment variable REVIEWER_JWT is not set"
+    )
+    with pytest.raises(InputError) as wrong:
+        reviewer_jwt(loaded.spec, loaded.inputs, {"REVIEWER_JWT": "hunter2 not a jwt"})
+    assert str(wrong.value) == (
+        "vault.kubernetes_auth.token_reviewer_jwt: environment variable REVIEWER_JWT does not "
+        "hold a JWT"
+    )
+
+    loaded = load(spec(tmp_path, token_reviewer_jwt={"file": "reviewer.jwt"}))
+    (tmp_path / "reviewer.jwt").write_text(JWT + "\n")
+    assert reviewer_jwt(loaded.spec, loaded.inputs, {}) == JWT
+
+
+def test_a_jwt_source_is_exactly_one_of_file_env_kubeconfig(tmp_path: Path) -> None:
+    from compiler.errors import SpecError
+
+    with pytest.raises(SpecError) as caught:
+        load(spec(tmp_path, token_reviewer_jwt={"file": "a", "env": "B"}))
+    assert caught.value.lines() == [
+        f"{tmp_path}/picluster.yaml:10:7: vault.kubernetes_auth.token_reviewer_jwt: "
+        "name exactly one of file, env or kubeconfig"
+    ]

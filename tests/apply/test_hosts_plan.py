@@ -1,0 +1,182 @@
+"""The pure host planner: desired files and a node's state in, steps out (no server needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compiler.apply.hosts_plan import (
+    RECORD,
+    DesiredFile,
+    NodeState,
+    Stat,
+    node_files,
+    plan_node,
+    setup_entries,
+)
+from compiler.apply.hosts_state import parse_state, record_text
+from compiler.layout import layout
+from compiler.pipeline import Build, render
+from tests.support import REFERENCE
+
+H = "0" * 64
+
+
+@pytest.fixture(scope="module")
+def reference() -> Build:
+    return render(REFERENCE)
+
+
+def inputs(b: Build):
+    lay = layout(b.spec.vault)
+    desired = node_files(b.artifacts, "node1", lay)
+    users, dirs = setup_entries(
+        (a.kind, a.data) for a in b.artifacts if a.kind in ("sysusers", "tmpfiles")
+    )
+    return desired, users, dirs
+
+
+def synced(desired: list[DesiredFile], dirs) -> NodeState:
+    """A node that already has everything."""
+    ids = {"root": 0, "vault": 999}
+    return NodeState(
+        files={f.path: Stat(f.sha256, f.mode, ids[f.owner], ids[f.group]) for f in desired},
+        dirs={d.path: Stat("-", d.mode, 999, 999) for d in dirs},
+        users={"root": 0, "vault": 999},
+        groups={"root": 0, "vault": 999},
+        record={f.path: f.sha256 for f in desired},
+    )
+
+
+def test_the_entries_declare_the_user_and_directories(reference: Build) -> None:
+    _, users, dirs = inputs(reference)
+    assert users == ["vault"]
+    assert [(d.path, f"{d.mode:04o}", d.owner) for d in dirs][:2] == [
+        ("/etc/vault", "0750", "vault"),
+        ("/etc/vault/tls", "0750", "vault"),
+    ]
+
+
+def test_an_empty_node_gets_everything_in_order(reference: Build) -> None:
+    desired, users, dirs = inputs(reference)
+    plan = plan_node("node1", "pi@10.0.0.11:22", desired, users, dirs, NodeState())
+    assert plan.lines() == [
+        "node1 (pi@10.0.0.11:22): 9 to create, 0 to change, 0 to remove; restart vault.service",
+        "  + user vault",
+        "  + dir /etc/vault 0750 vault:vault",
+        "  + dir /etc/vault/tls 0750 vault:vault",
+        "  + dir /etc/vault/policy 0750 vault:vault",
+        "  + dir /etc/vault/plugin 0750 vault:vault",
+        "  + dir /var/lib/vault 0750 vault:vault",
+        "  + dir /var/log/vault 0750 vault:vault",
+        "  + /etc/sysusers.d/vault.conf 0644 root:root",
+        "  + /etc/tmpfiles.d/vault.conf 0644 root:root",
+        "  + /etc/systemd/system/vault-unseal.service 0644 root:root",
+        "  + /etc/systemd/system/vault.service 0644 root:root",
+        "  + /etc/vault/policy/prometheus-monitoring.hcl 0640 vault:vault",
+        "  + /etc/vault/policy/readonly.hcl 0640 vault:vault",
+        "  + /etc/vault/policy/readwrite.hcl 0640 vault:vault",
+        "  + /etc/vault/vault_main.hcl 0640 vault:vault",
+        "  + /usr/local/bin/vault-unseal.sh 0755 root:root",
+        "  * systemctl daemon-reload",
+        "  * systemctl enable vault-unseal.service vault.service",
+        "  * systemctl restart vault.service",
+    ]
+    assert plan.sysusers == "/etc/sysusers.d/vault.conf"
+    assert plan.tmpfiles == "/etc/tmpfiles.d/vault.conf"
+    json.dumps(plan.as_dict())  # JSON-able
+
+
+def test_a_node_in_sync_has_nothing_to_do(reference: Build) -> None:
+    desired, users, dirs = inputs(reference)
+    plan = plan_node("node1", "t", desired, users, dirs, synced(desired, dirs))
+    assert not plan.changed
+    assert plan.lines() == ["node1 (t): 0 to create, 0 to change, 0 to remove; up to date"]
+
+
+@pytest.mark.parametrize(
+    ("path", "restart", "reload"),
+    [
+        ("/etc/vault/policy/readonly.hcl", [], False),
+        ("/etc/vault/vault_main.hcl", ["vault.service"], False),
+        ("/etc/systemd/system/vault.service", ["vault.service"], True),
+        ("/etc/systemd/system/vault-unseal.service", [], True),
+        ("/usr/local/bin/vault-unseal.sh", [], False),
+    ],
+)
+def test_only_what_changed_reloads_or_restarts(
+    reference: Build, path: str, restart: list[str], reload: bool
+) -> None:
+    desired, users, dirs = inputs(reference)
+    state = synced(desired, dirs)
+    state.files[path] = Stat(
+        H, state.files[path].mode, state.files[path].uid, state.files[path].gid
+    )
+    plan = plan_node("node1", "t", desired, users, dirs, state)
+    assert [(c.action, c.path) for c in plan.files] == [("update", path)]
+    assert (plan.restart, plan.daemon_reload, plan.enable) == (restart, reload, [])
+
+
+def test_mode_and_owner_drift_is_fixed_without_a_transfer(reference: Build) -> None:
+    desired, users, dirs = inputs(reference)
+    state = synced(desired, dirs)
+    key = "/etc/vault/vault_main.hcl"
+    state.files[key] = Stat(state.files[key].sha256, 0o644, 0, 0)
+    state.dirs["/var/lib/vault"] = Stat("-", 0o755, 999, 999)
+    plan = plan_node("node1", "t", desired, users, dirs, state)
+    assert plan.lines()[1:] == [
+        "  ~ dir /var/lib/vault 0750 vault:vault (mode 0755 -> 0750)",
+        "  ~ /etc/vault/vault_main.hcl (mode 0644 -> 0640, owner 0:0 -> vault:vault)",
+    ]
+    assert plan.transfers == []
+    assert plan.restart == []
+
+
+def test_only_files_picluster_wrote_are_removed(reference: Build) -> None:
+    desired, users, dirs = inputs(reference)
+    state = synced(desired, dirs)
+    for path in ("/etc/vault/policy/old.hcl", "/etc/systemd/system/old.service", "/etc/vault/mine"):
+        state.files[path] = Stat(H, 0o644, 0, 0)
+    state.record["/etc/vault/policy/old.hcl"] = H
+    state.record["/etc/systemd/system/old.service"] = H
+    state.record["/etc/vault/gone-already.hcl"] = H  # not on the node any more: nothing to do
+    plan = plan_node("node1", "t", desired, users, dirs, state)
+    assert [(c.action, c.path) for c in plan.files] == [
+        ("remove", "/etc/systemd/system/old.service"),
+        ("remove", "/etc/vault/policy/old.hcl"),
+    ]
+    assert plan.disable == ["old.service"]
+    assert plan.daemon_reload
+    assert "/etc/vault/mine" not in plan.record
+
+
+def test_the_binary_is_reinstalled_only_from_a_new_archive(reference: Build) -> None:
+    desired, users, dirs = inputs(reference)
+    binary = DesiredFile(
+        "/usr/local/bin/vault", "1" * 64, 0o755, "root", "root", "binary", "x", "a" * 64
+    )
+    state = synced([*desired, binary], dirs)
+    state.record["binary-origin"] = "a" * 64
+    assert not plan_node("node1", "t", [*desired, binary], users, dirs, state).changed
+    newer = DesiredFile(binary.path, "2" * 64, 0o755, "root", "root", "binary", "x", "b" * 64)
+    plan = plan_node("node1", "t", [*desired, newer], users, dirs, state)
+    assert [(c.action, c.path) for c in plan.files] == [("update", binary.path)]
+    assert plan.restart == ["vault.service"]
+    assert plan.record["binary-origin"] == "b" * 64
+
+
+def test_the_state_script_output_parses() -> None:
+    record = record_text({"/etc/a": H, "binary-origin": "b" * 64})
+    text = (
+        f"F {H} 640 999 999 /etc/a\n"
+        "D - 750 999 999 /etc/vault\n"
+        "U vault 999\nG vault 999\n"
+        "--picluster-record--\n" + record.decode()
+    )
+    state = parse_state(text)
+    assert state.files == {"/etc/a": Stat(H, 0o640, 999, 999)}
+    assert state.dirs == {"/etc/vault": Stat("-", 0o750, 999, 999)}
+    assert (state.users, state.groups) == ({"vault": 999}, {"vault": 999})
+    assert state.record == {"/etc/a": H, "binary-origin": "b" * 64}
+    assert RECORD.startswith("/var/lib/picluster/")

@@ -1,0 +1,256 @@
+"""``apply_hosts`` against real sshd servers on 127.0.0.1: modes, owners, no-ops, rollbacks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from compiler.apply.hosts_apply import apply_hosts, plan_hosts
+from compiler.errors import ChecksumError, HostKeyError, RolledBackError
+from tests.integration import sshd
+from tests.integration.hosts_world import BINARY, World, world
+from tests.support import need
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def one(tmp_path: Path) -> Iterator[World]:
+    need("sshd", "ssh-keygen", "systemd-sysusers", "systemd-tmpfiles")
+    with world(tmp_path) as w:
+        yield w
+
+
+def run(w: World, **kwargs):
+    lines: list[str] = []
+    result = apply_hosts(
+        w.build(),
+        base_dir=w.directory,
+        root=str(w.directory / "roots" / "{node}"),
+        progress=lambda node, line: lines.append(f"{node}: {line}"),
+        health_timeout=3,
+        **kwargs,
+    )
+    return result, lines
+
+
+def plan_lines(w: World) -> list[str]:
+    root = str(w.directory / "roots" / "{node}")
+    return plan_hosts(w.build(), base_dir=w.directory, root=root).lines()
+
+
+def tree(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Every file and directory under ``root``: mode, uid, gid."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        found["/" + str(path.relative_to(root))] = (
+            f"{st.st_mode & 0o7777:04o}",
+            st.st_uid,
+            st.st_gid,
+        )
+    return found
+
+
+def fingerprint(public_line: str, directory: Path) -> str:
+    pub = directory / "key.pub"
+    pub.write_text(public_line + "\n")
+    out = subprocess.run(
+        ["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()[1]
+
+
+def test_first_apply_creates_the_tree_then_a_second_is_a_no_op(one: World) -> None:
+    result, lines = run(one)
+    root = one.root("node1")
+    got = tree(root)
+    vault_uid = next(
+        int(line.split(":")[2])
+        for line in (root / "etc/passwd").read_text().splitlines()
+        if line.startswith("vault:")
+    )
+    vault_gid = next(
+        int(line.split(":")[2])
+        for line in (root / "etc/group").read_text().splitlines()
+        if line.startswith("vault:")
+    )
+    vault = (vault_uid, vault_gid)
+    expected = {
+        "/etc/vault": ("0750", *vault),
+        "/etc/vault/tls": ("0750", *vault),
+        "/etc/vault/policy": ("0750", *vault),
+        "/var/lib/vault": ("0750", *vault),
+        "/var/log/vault": ("0750", *vault),
+        "/etc/vault/vault_main.hcl": ("0640", *vault),
+        "/etc/vault/policy/readonly.hcl": ("0640", *vault),
+        "/etc/vault/tls/vault.key": ("0600", *vault),
+        "/etc/vault/tls/vault.crt": ("0644", 0, 0),
+        "/etc/vault/tls/vault-ca.crt": ("0644", 0, 0),
+        "/etc/systemd/system/vault.service": ("0644", 0, 0),
+        "/etc/systemd/system/vault-unseal.service": ("0644", 0, 0),
+        "/etc/sysusers.d/vault.conf": ("0644", 0, 0),
+        "/etc/tmpfiles.d/vault.conf": ("0644", 0, 0),
+        "/usr/local/bin/vault": ("0755", 0, 0),
+        "/usr/local/bin/vault-unseal.sh": ("0755", 0, 0),
+    }
+    if os.geteuid() != 0:  # owners can only be set by root
+        expected = {p: (m, *got[p][1:]) for p, (m, *_ids) in expected.items()}
+    assert {p: got[p] for p in expected} == expected
+    assert (root / "usr/local/bin/vault").read_bytes() == BINARY
+    assert (root / "etc/vault/tls/vault.key").read_bytes() == (
+        one.directory / "pki/node1.key"
+    ).read_bytes()
+    # Nothing left behind: no temp files, no staging, no backups.
+    assert not [p for p in got if "picluster-new" in p or "rollback" in p]
+    assert one.nodes[0].calls() == [
+        "daemon-reload",
+        "enable vault-unseal.service vault.service",
+        "restart vault.service",
+    ]
+    assert result.restarted == ["node1"]
+
+    before = tree(root)
+    mtimes = {p: (root / p[1:]).stat().st_mtime_ns for p in before}
+    assert plan_lines(one) == [
+        f"node1 (root@127.0.0.1:{one.nodes[0].port}): 0 to create, 0 to change, 0 to remove;"
+        " up to date"
+    ]
+    result, lines = run(one)
+    assert lines == ["node1: up to date"]
+    assert result.restarted == []
+    assert tree(root) == before
+    assert {p: (root / p[1:]).stat().st_mtime_ns for p in before} == mtimes
+    assert len(one.nodes[0].calls()) == 3
+
+
+def test_a_changed_spec_changes_only_the_affected_files(one: World) -> None:
+    run(one)
+    root = one.root("node1")
+    inodes = {p: (root / p[1:]).stat().st_ino for p in tree(root)}
+    one.spec["vault"]["policies"]["extra"] = [{"path": "secret/extra", "capabilities": ["read"]}]
+    assert plan_lines(one)[1:] == ["  + /etc/vault/policy/extra.hcl 0640 vault:vault"]
+    result, _ = run(one)
+    assert result.restarted == []
+    assert len(one.nodes[0].calls()) == 3  # no reload, no restart for a policy
+
+    one.spec["vault"]["log_level"] = "debug"
+    assert plan_lines(one) == [
+        f"node1 (root@127.0.0.1:{one.nodes[0].port}): 0 to create, 1 to change, 0 to remove;"
+        " restart vault.service",
+        "  ~ /etc/systemd/system/vault.service",
+        "  * systemctl daemon-reload",
+        "  * systemctl restart vault.service",
+    ]
+    result, _ = run(one)
+    assert one.nodes[0].calls()[3:] == ["daemon-reload", "restart vault.service"]
+    changed = {p for p, ino in inodes.items() if (root / p[1:]).stat().st_ino != ino}
+    assert changed == {"/etc/systemd/system/vault.service", "/var/lib/picluster/hosts.sha256"}
+
+    del one.spec["vault"]["policies"]["extra"]
+    assert plan_lines(one)[1:] == ["  - /etc/vault/policy/extra.hcl"]
+    run(one)
+    assert not (root / "etc/vault/policy/extra.hcl").exists()
+
+
+def test_an_unknown_host_key_is_refused(one: World) -> None:
+    (one.directory / "known_hosts").write_text("")
+    offered = fingerprint(one.nodes[0].host_key_line, one.directory)
+    with pytest.raises(HostKeyError) as caught:
+        run(one)
+    assert str(caught.value) == (
+        f"node1 (root@127.0.0.1:{one.nodes[0].port}): unknown host key (ssh-ed25519 {offered}); "
+        f"not in {one.directory / 'known_hosts'}; check it on the node, then add it there"
+    )
+    assert not one.root("node1").exists()
+    assert (one.directory / "known_hosts").read_text() == ""  # never added
+
+
+def test_a_changed_host_key_is_refused(one: World) -> None:
+    other = sshd.keygen(one.directory / "other", "another host")
+    (one.directory / "known_hosts").write_text(f"[127.0.0.1]:{one.nodes[0].port} {other}\n")
+    offered = fingerprint(one.nodes[0].host_key_line, one.directory)
+    expected = fingerprint(" ".join(other.split()[:2]), one.directory)
+    with pytest.raises(HostKeyError) as caught:
+        run(one)
+    assert str(caught.value) == (
+        f"node1 (root@127.0.0.1:{one.nodes[0].port}): host key changed: the node offers "
+        f"ssh-ed25519 {offered}, {one.directory / 'known_hosts'} has {expected}; refused "
+        "(if the node was reinstalled, check the new key and replace the old line)"
+    )
+    assert not one.root("node1").exists()
+
+
+def test_a_wrong_checksum_installs_nothing(one: World) -> None:
+    one.spec["vault"]["install"]["sha256"] = "0" * 64
+    actual = hashlib.sha256((one.directory / "vault.tar.gz").read_bytes()).hexdigest()
+    with pytest.raises(ChecksumError) as caught:
+        run(one)
+    assert str(caught.value) == (
+        f"vault.install: vault.tar.gz: sha256 is {actual}, the spec pins {'0' * 64}; "
+        "nothing installed"
+    )
+    assert not one.root("node1").exists()
+    assert one.nodes[0].calls() == []
+
+
+@pytest.mark.parametrize("failure", ["restart", "health"])
+def test_a_failing_restart_rolls_back(one: World, failure: str) -> None:
+    run(one)
+    root = one.root("node1")
+    unit = root / "etc/systemd/system/vault.service"
+    before, record = unit.read_bytes(), (root / "var/lib/picluster/hosts.sha256").read_bytes()
+    one.spec["vault"]["log_level"] = "debug"
+    one.spec["vault"]["policies"]["extra"] = [{"path": "secret/extra", "capabilities": ["read"]}]
+    if failure == "restart":
+        one.nodes[0].fail("restart")
+        why = "vault.service failed to restart (Job for vault.service failed because the control "
+        why += "process exited with error code.)"
+    else:
+        one.set_health(500)
+        why = "vault.service did not answer /v1/sys/health within 3s"
+    with pytest.raises(RolledBackError) as caught:
+        run(one)
+    assert str(caught.value) == (
+        f"node1 (root@127.0.0.1:{one.nodes[0].port}): {why}; previous files restored and "
+        "vault.service restarted"
+    )
+    assert unit.read_bytes() == before
+    assert not (root / "etc/vault/policy/extra.hcl").exists()
+    assert (root / "var/lib/picluster/hosts.sha256").read_bytes() == record
+    assert one.nodes[0].calls()[3:] == [
+        "daemon-reload",
+        "restart vault.service",
+        "daemon-reload",
+        "restart vault.service",
+    ]
+    assert not [p for p in tree(root) if "picluster-new" in p or "rollback" in p]
+
+
+def test_three_nodes_are_applied_in_parallel(tmp_path: Path) -> None:
+    need("sshd", "ssh-keygen", "systemd-sysusers", "systemd-tmpfiles")
+    with world(tmp_path, count=3) as w:
+        result, lines = run(w)
+        assert result.restarted == ["node1", "node2", "node3"]
+        for i, node in enumerate(w.nodes, start=1):
+            assert (w.root(f"node{i}") / "etc/vault/vault_main.hcl").exists()
+            assert node.calls()[-1] == "restart vault.service"
+        # The nodes' steps interleave (parallel), but restarts never overlap (raft quorum).
+        firsts = [
+            next(n for n, line in enumerate(lines) if line.startswith(f"node{i}: send"))
+            for i in (1, 2, 3)
+        ]
+        dones = [
+            next(n for n, line in enumerate(lines) if line == f"node{i}: done") for i in (1, 2, 3)
+        ]
+        assert max(firsts) < min(dones)
+        restarts = [n for n, line in enumerate(lines) if "systemctl restart" in line]
+        healthy = [n for n, line in enumerate(lines) if line.endswith(": healthy")]
+        assert all(h < r for h, r in zip(healthy, restarts[1:], strict=False))
+        _, again = run(w)
+        assert sorted(again) == ["node1: up to date", "node2: up to date", "node3: up to date"]
