@@ -1,4 +1,5 @@
-"""The command line: click parses, one core function runs, errors map to exit codes here only.
+"""The command line: click parses, one core function runs; errors map to exit codes in one place
+(``cli_support.errors``).
 
 Exit codes: 0 ok, 1 a check failed (stale out/, failed verifier), 2 bad input or usage,
 3 an internal error (a bug: the traceback goes to a log file, not the terminal), 130 Ctrl-C.
@@ -7,47 +8,12 @@ Exit codes: 0 ok, 1 a check failed (stale out/, failed verifier), 2 bad input or
 from __future__ import annotations
 
 import sys
-import tempfile
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from .errors import CompilerError, Problem
-
-SPEC = click.argument(
-    "spec", type=click.Path(path_type=Path), default="picluster.yaml", required=False
-)
-
-
-def _print_warnings(warnings: list[Problem]) -> None:
-    for warning in warnings:
-        click.echo(str(warning), err=True)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn every error into stderr lines and an exit code (cf. pre-commit's error_handler)."""
-    try:
-        yield
-    except CompilerError as exc:
-        for line in exc.lines():
-            click.echo(line, err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception:
-        with tempfile.NamedTemporaryFile(
-            "w", prefix="picluster-crash-", suffix=".log", delete=False
-        ) as log:
-            traceback.print_exc(file=log)
-        click.echo(
-            f"internal error: this is a picluster bug; the traceback is in {log.name}", err=True
-        )
-        sys.exit(3)
+from .cli_apply import apply, init, plan
+from .cli_support import OUT, SPEC, errors, print_warnings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,23 +28,15 @@ def validate(spec: Path) -> None:
     """Check SPEC (default ./picluster.yaml) and report every problem, located."""
     from .check import load_spec
 
-    with _errors():
+    with errors():
         _, warnings = load_spec(spec)
-        _print_warnings(warnings)
+        print_warnings(warnings)
         click.echo(f"{spec}: ok", err=True)
 
 
 @main.command(name="compile")
 @SPEC
-@click.option(
-    "-o",
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default="out",
-    show_default=True,
-    help="Output directory.",
-)
+@OUT
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 if OUT is not what SPEC compiles to."
 )
@@ -100,7 +58,7 @@ def compile_command(
     """Compile SPEC (default ./picluster.yaml) into OUT."""
     from .pipeline import Options, compile_tree
 
-    with _errors():
+    with errors():
         result = compile_tree(
             Options(
                 spec_path=spec,
@@ -119,21 +77,13 @@ def compile_command(
 
 @main.command()
 @SPEC
-@click.option(
-    "-o",
-    "--out",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    default="out",
-    show_default=True,
-    help="Output directory.",
-)
+@OUT
 def diff(spec: Path, out_dir: Path) -> None:
     """Show how OUT differs from what SPEC compiles to, as a unified diff (exit 1 if it does)."""
     from .pipeline import Options
     from .pipeline import diff as diff_tree
 
-    with _errors():
+    with errors():
         text = diff_tree(Options(spec_path=spec, out_dir=out_dir))
         if text:
             click.echo(text, nl=False)
@@ -154,7 +104,7 @@ def schema(out_path: Path) -> None:
     """Write the JSON Schema of picluster.yaml."""
     from .schema import schema_text
 
-    with _errors():
+    with errors():
         text = schema_text()
         if str(out_path) == "-":
             click.echo(text, nl=False)
@@ -163,8 +113,6 @@ def schema(out_path: Path) -> None:
         out_path.write_text(text, encoding="utf-8")
         click.echo(f"{out_path}: written", err=True)
 
-
-from .cli_apply import apply, init, plan  # noqa: E402
 
 main.add_command(init)
 main.add_command(plan)

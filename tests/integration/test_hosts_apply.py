@@ -14,7 +14,7 @@ from compiler.apply.hosts_apply import apply_hosts, plan_hosts
 from compiler.errors import ChecksumError, HostKeyError, RolledBackError
 from tests.integration import sshd
 from tests.integration.hosts_world import BINARY, World, world
-from tests.support import need
+from tests.support import need, write_spec
 
 pytestmark = pytest.mark.integration
 
@@ -254,3 +254,28 @@ def test_three_nodes_are_applied_in_parallel(tmp_path: Path) -> None:
         assert all(h < r for h, r in zip(healthy, restarts[1:], strict=False))
         _, again = run(w)
         assert sorted(again) == ["node1: up to date", "node2: up to date", "node3: up to date"]
+
+
+def test_the_cli_applies_the_hosts_then_reports_no_changes(
+    one: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`picluster apply --only hosts --root DIR`, then `plan --only hosts`, as a user runs them."""
+    from click.testing import CliRunner
+
+    from compiler import cli
+
+    monkeypatch.chdir(one.directory)
+    root = str(one.directory / "roots" / "{node}")
+    spec = str(write_spec(one.directory, one.spec))
+    result = CliRunner().invoke(cli.main, ["apply", spec, "--only", "hosts", "--root", root])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "hosts: applied; restarted on node1"
+    assert any(line.startswith("node1: ") for line in result.stdout.splitlines())
+    result = CliRunner().invoke(cli.main, ["plan", spec, "--only", "hosts", "--root", root])
+    port = one.nodes[0].port
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"node1 (root@127.0.0.1:{port}): 0 to create, 0 to change, 0 to remove; up to date\n",
+    )
+    result = CliRunner().invoke(cli.main, ["apply", spec, "--only", "hosts", "--root", root])
+    assert result.stdout == "node1: up to date\nhosts: no changes; every node matches the spec\n"
