@@ -58,6 +58,7 @@ class Sshd:
     systemctl_calls: Path
     systemctl_fail: Path
     log: Path
+    path: str  # PATH of a login: the stand-ins first
 
     def known_hosts_line(self) -> str:
         return f"[127.0.0.1]:{self.port} {self.host_key_line}"
@@ -91,6 +92,7 @@ def running(directory: Path, client_key: Path) -> Iterator[Sshd]:
     systemctl = bin_dir / "systemctl"
     systemctl.write_text(SYSTEMCTL.format(calls=calls, fail=fail))
     systemctl.chmod(0o755)
+    path = f"{bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     port = free_port()
     config = directory / "sshd_config"
     config.write_text(
@@ -98,14 +100,15 @@ def running(directory: Path, client_key: Path) -> Iterator[Sshd]:
         "ListenAddress 127.0.0.1\n"
         f"HostKey {host_key}\n"
         f"PidFile {directory / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {authorized}\n"
+        # Root's key here; a test user's in its own home (sshd reads it as that user).
+        f"AuthorizedKeysFile {authorized} .ssh/authorized_keys\n"
         "StrictModes no\n"
         "UsePAM no\n"
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
         "PermitRootLogin prohibit-password\n"
         "Subsystem sftp internal-sftp\n"
-        f"SetEnv PATH={bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f"SetEnv PATH={path}\n"
         "LogLevel ERROR\n"
     )
     if os.geteuid() == 0:
@@ -118,7 +121,7 @@ def running(directory: Path, client_key: Path) -> Iterator[Sshd]:
         )
     try:
         _wait_listening(port, process, log)
-        yield Sshd(port, host_line, client_key, calls, fail, log)
+        yield Sshd(port, host_line, client_key, calls, fail, log, path)
     finally:
         process.terminate()
         try:

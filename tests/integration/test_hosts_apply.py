@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from compiler.apply.hosts_apply import apply_hosts, plan_hosts
-from compiler.errors import ChecksumError, HostKeyError, RolledBackError
-from tests.integration import sshd
+from compiler.errors import ChecksumError, HostAuthError, HostKeyError, RolledBackError
+from tests.integration import sshd, users
 from tests.integration.hosts_world import BINARY, World, world
 from tests.support import need, write_spec
 
@@ -66,9 +67,8 @@ def fingerprint(public_line: str, directory: Path) -> str:
     return out.stdout.split()[1]
 
 
-def test_first_apply_creates_the_tree_then_a_second_is_a_no_op(one: World) -> None:
-    result, lines = run(one)
-    root = one.root("node1")
+def owned_as_the_procedure_says(root: Path) -> dict[str, tuple[str, int, int]]:
+    """The modes and owners the procedure gives each path (owners only when the test is root)."""
     got = tree(root)
     vault_uid = next(
         int(line.split(":")[2])
@@ -101,6 +101,14 @@ def test_first_apply_creates_the_tree_then_a_second_is_a_no_op(one: World) -> No
     }
     if os.geteuid() != 0:  # owners can only be set by root
         expected = {p: (m, *got[p][1:]) for p, (m, *_ids) in expected.items()}
+    return expected
+
+
+def test_first_apply_creates_the_tree_then_a_second_is_a_no_op(one: World) -> None:
+    result, lines = run(one)
+    root = one.root("node1")
+    got = tree(root)
+    expected = owned_as_the_procedure_says(root)
     assert {p: got[p] for p in expected} == expected
     assert (root / "usr/local/bin/vault").read_bytes() == BINARY
     assert (root / "etc/vault/tls/vault.key").read_bytes() == (
@@ -184,6 +192,47 @@ def test_a_changed_host_key_is_refused(one: World) -> None:
         "(if the node was reinstalled, check the new key and replace the old line)"
     )
     assert not one.root("node1").exists()
+
+
+def client_key_line(w: World) -> str:
+    return (w.directory / "client_ed25519.pub").read_text().strip()
+
+
+def test_a_user_who_is_not_root_applies_through_sudo(one: World) -> None:
+    """The spec's ssh.user is an ordinary user with a NOPASSWD sudo rule, as on a Pi."""
+    with users.login_user(client_key_line(one), sudo_path=one.nodes[0].path) as name:
+        one.spec["vault"]["nodes"][0]["ssh"]["user"] = name
+        result, _ = run(one)
+        root = one.root("node1")
+        got = tree(root)
+        expected = owned_as_the_procedure_says(root)
+        assert {p: got[p] for p in expected} == expected
+        assert (root / "etc/vault/tls/vault.key").read_bytes() == (
+            one.directory / "pki/node1.key"
+        ).read_bytes()
+        # systemctl ran through sudo too (its stand-in is first on sudo's secure_path).
+        assert one.nodes[0].calls()[-1] == "restart vault.service"
+        assert result.restarted == ["node1"]
+        assert plan_lines(one) == [
+            f"node1 ({name}@127.0.0.1:{one.nodes[0].port}): 0 to create, 0 to change,"
+            " 0 to remove; up to date"
+        ]
+        # The staging directory the user made in /tmp is gone.
+        uid = pwd.getpwnam(name).pw_uid
+        assert not [p for p in Path("/tmp").glob("tmp.*") if p.lstat().st_uid == uid]
+
+
+def test_sudo_that_wants_a_password_is_refused_before_anything_is_written(one: World) -> None:
+    with users.login_user(client_key_line(one), sudo_path=None) as name:
+        one.spec["vault"]["nodes"][0]["ssh"]["user"] = name
+        with pytest.raises(HostAuthError) as caught:
+            run(one)
+    assert str(caught.value) == (
+        f"node1 ({name}@127.0.0.1:{one.nodes[0].port}): sudo wants a password for {name}; "
+        "allow it without one (NOPASSWD) or log in as root"
+    )
+    assert not one.root("node1").exists()
+    assert one.nodes[0].calls() == []
 
 
 def test_a_wrong_checksum_installs_nothing(one: World) -> None:
