@@ -235,6 +235,29 @@ def test_sudo_that_wants_a_password_is_refused_before_anything_is_written(one: W
     assert one.nodes[0].calls() == []
 
 
+def test_the_login_can_come_from_ssh_config(
+    one: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``ssh`` section in the spec: ~/.ssh/config names port, user, key and known_hosts."""
+    del one.spec["vault"]["nodes"][0]["ssh"]
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        "Host node1\n"
+        f"  Port {one.nodes[0].port}\n"
+        "  User root\n"
+        f"  IdentityFile {one.directory / 'client_ed25519'}\n"
+        f"  UserKnownHostsFile {one.directory / 'known_hosts'}\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    result, _ = run(one)
+    assert result.restarted == ["node1"]
+    assert plan_lines(one) == [
+        f"node1 (root@127.0.0.1:{one.nodes[0].port}): 0 to create, 0 to change, 0 to remove;"
+        " up to date"
+    ]
+
+
 def test_a_wrong_checksum_installs_nothing(one: World) -> None:
     one.spec["vault"]["install"]["sha256"] = "0" * 64
     actual = hashlib.sha256((one.directory / "vault.tar.gz").read_bytes()).hexdigest()
