@@ -198,7 +198,8 @@ class Binary:
                 data: bytes = answer.read()
                 return data
         except OSError as exc:
-            raise HostError(f"vault.install: {self.source}: download failed ({exc})") from None
+            why = _download_failure(exc)
+            raise HostError(f"vault.install: {self.source}: download failed ({why})") from None
 
     def _extract(self, archive: bytes) -> bytes:
         """The binary out of a release .zip or .tar.gz, or the file itself."""
@@ -217,3 +218,22 @@ class Binary:
         else:
             return archive
         raise HostError(f"vault.install: {self.source}: holds no file named {self.name}")
+
+
+def _download_failure(exc: OSError) -> str:
+    """Why a download failed, in a few words: the HTTP status, the TLS problem, the socket's."""
+    import ssl
+    import urllib.error
+
+    if isinstance(exc, urllib.error.HTTPError):
+        exc.close()  # it holds the response's socket
+        return f"HTTP {exc.code} {exc.reason}"
+    reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (
+            f"TLS certificate not trusted: {reason.verify_message}; "
+            "if a private CA signs it, set SSL_CERT_FILE to a bundle that holds that CA"
+        )
+    if isinstance(reason, OSError):
+        return reason.strerror or str(reason) or type(reason).__name__
+    return str(reason)

@@ -43,6 +43,25 @@ class _Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class _Files(http.server.BaseHTTPRequestHandler):
+    """Serves ``files`` (URL path to bytes); 404 for anything else."""
+
+    files: dict[str, bytes] = {}  # noqa: RUF012 -- set per server by a subclass
+
+    def do_GET(self) -> None:
+        data = type(self).files.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 @dataclass
 class World:
     """Everything one test needs; ``spec`` is the data the test changes and recompiles."""
@@ -61,6 +80,16 @@ class World:
     def set_health(self, status: int) -> None:
         for handler in self.health:
             handler.status = status
+
+    @contextmanager
+    def serving(self, files: dict[str, bytes]) -> Iterator[str]:
+        """An https server on 127.0.0.1 (node1's certificate, the test CA) serving ``files``;
+        its base URL."""
+        port = sshd.free_port()
+        handler = type("Files", (_Files,), {"files": files})
+        cert = pki.ServerCert(self.directory / "pki/node1.crt", self.directory / "pki/node1.key")
+        with _https(port, handler, cert):
+            yield f"https://127.0.0.1:{port}"
 
 
 @contextmanager
@@ -131,8 +160,10 @@ def world(directory: Path, count: int = 1) -> Iterator[World]:
 
 
 @contextmanager
-def _https(port: int, handler: type[_Health], cert: pki.ServerCert) -> Iterator[None]:
-    """A stand-in /v1/sys/health on 127.0.0.1:port, with the node's real certificate."""
+def _https(
+    port: int, handler: type[http.server.BaseHTTPRequestHandler], cert: pki.ServerCert
+) -> Iterator[None]:
+    """``handler`` on https://127.0.0.1:port, with a node's real certificate."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert.cert, cert.key)

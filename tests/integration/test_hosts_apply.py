@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from compiler.apply.hosts_apply import apply_hosts, plan_hosts
-from compiler.errors import ChecksumError, HostAuthError, HostKeyError, RolledBackError
+from compiler.errors import (
+    ChecksumError,
+    HostAuthError,
+    HostError,
+    HostKeyError,
+    RolledBackError,
+)
 from tests.integration import sshd, users
 from tests.integration.hosts_world import BINARY, World, world
 from tests.support import need, write_spec
@@ -269,6 +275,37 @@ def test_a_wrong_checksum_installs_nothing(one: World) -> None:
     )
     assert not one.root("node1").exists()
     assert one.nodes[0].calls() == []
+
+
+def test_the_binary_can_come_from_an_https_url(one: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """{version} and {arch} are filled in; TLS is verified (the test CA via SSL_CERT_FILE)."""
+    archive = (one.directory / "vault.tar.gz").read_bytes()
+    monkeypatch.setenv("SSL_CERT_FILE", str(one.directory / "pki/ca.crt"))
+    with one.serving({"/vault/1.18.3/vault_1.18.3_linux_amd64.tar.gz": archive}) as url:
+        install = one.spec["vault"]["install"]
+        install["source"] = f"{url}/vault/{{version}}/vault_{{version}}_linux_{{arch}}.tar.gz"
+        run(one)
+        assert (one.root("node1") / "usr/local/bin/vault").read_bytes() == BINARY
+
+        install["source"] = f"{url}/missing.tar.gz"
+        install["sha256"] = "1" * 64  # a new pin: the node's record no longer vouches for it
+        with pytest.raises(HostError) as caught:
+            run(one)
+        assert str(caught.value) == (
+            f"vault.install: {url}/missing.tar.gz: download failed (HTTP 404 Not Found)"
+        )
+
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with one.serving({"/v.tar.gz": archive}) as url:
+        install["source"], install["sha256"] = f"{url}/v.tar.gz", "2" * 64
+        with pytest.raises(HostError) as caught:
+            run(one)
+    assert str(caught.value) == (
+        f"vault.install: {url}/v.tar.gz: download failed (TLS certificate not trusted: unable to"
+        " get local issuer certificate; if a private CA signs it, set SSL_CERT_FILE to a bundle"
+        " that holds that CA)"
+    )
+    assert (one.root("node1") / "usr/local/bin/vault").read_bytes() == BINARY
 
 
 @pytest.mark.parametrize("failure", ["restart", "health"])
