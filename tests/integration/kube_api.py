@@ -1,0 +1,144 @@
+"""A stand-in Kubernetes API server on 127.0.0.1, enough for the real ``kubectl get secret``.
+
+No Kubernetes runs here; this serves the discovery documents kubectl asks for and the Secrets it
+is given, over TLS with a certificate from the test CA, and records each request's bearer token
+so a test can see that kubectl used the kubeconfig's credentials.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.integration import pki, sshd
+
+_SAN_CONF = b"""[req]
+prompt = no
+distinguished_name = dn
+req_extensions = ext
+[dn]
+CN = kube-apiserver
+[ext]
+subjectAltName = IP:127.0.0.1
+"""
+
+_DISCOVERY: dict[str, Any] = {
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/api/v1": {
+        "kind": "APIResourceList",
+        "groupVersion": "v1",
+        "resources": [
+            {
+                "name": "secrets",
+                "singularName": "secret",
+                "namespaced": True,
+                "kind": "Secret",
+                "verbs": ["get", "list"],
+            }
+        ],
+    },
+}
+
+
+@dataclass
+class KubeAPI:
+    url: str
+    ca: Path
+    secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)
+
+    def kubeconfig(self, path: Path, token: str) -> Path:
+        """A kubeconfig for this server, trusting the test CA, logging in with ``token``."""
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "test",
+                            "cluster": {"server": self.url, "certificate-authority": str(self.ca)},
+                        }
+                    ],
+                    "users": [{"name": "test", "user": {"token": token}}],
+                    "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+                    "current-context": "test",
+                }
+            )
+        )
+        return path
+
+
+@contextmanager
+def running(directory: Path, ca: pki.CA) -> Iterator[KubeAPI]:
+    cert = pki.server_cert(ca, _SAN_CONF, directory)
+    port = sshd.free_port()
+    api = KubeAPI(f"https://127.0.0.1:{port}", ca.cert)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            api.tokens.append(self.headers.get("Authorization", ""))
+            path = self.path.split("?", 1)[0]
+            parts = path.strip("/").split("/")
+            body: Any = _DISCOVERY.get(path)
+            status = 200
+            if body is None and len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"]:
+                secret = api.secrets.get((parts[3], parts[5]))
+                if secret is not None and parts[4] == "secrets":
+                    body = {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "metadata": {"name": parts[5], "namespace": parts[3]},
+                        "type": "kubernetes.io/service-account-token",
+                        "data": secret,
+                    }
+            namespaces = {ns for ns, _ in api.secrets}
+            if (
+                path.startswith("/api/v1/namespaces/")
+                and len(parts) == 4
+                and parts[3] in namespaces
+            ):
+                # kubectl asks after a 404 whether the namespace is there, to word its error.
+                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": parts[3]}}
+            if body is None:
+                status = 404
+                name, kind = parts[-1], parts[-2]
+                body = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "message": f'{kind} "{name}" not found',
+                    "reason": "NotFound",
+                    "details": {"name": name, "kind": kind},
+                    "code": 404,
+                }
+            answer = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert.cert, cert.key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
