@@ -27,7 +27,7 @@ from ..spec.kubernetes import VaultAuth
 TIMEOUT = 10.0  # seconds per request
 INIT_TIMEOUT = 60.0  # sys/init waits for the first raft election
 RETRIES = 3  # a 5xx or a refused connection is retried this many times, with backoff
-BACKOFF = 0.25  # seconds: 0.25, 0.5, 1 between the attempts
+BACKOFF = 0.25  # urllib3 waits 0, 0.5 then 1 s before the 2nd, 3rd and 4th attempts
 TOKEN_VARIABLES = ("VAULT_TOKEN", "BAO_TOKEN")
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 

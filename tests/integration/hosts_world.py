@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
-import ssl
 import tarfile
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler.pipeline import Build, render
-from tests.integration import pki, sshd
+from tests.integration import https, pki, sshd
 from tests.support import write_spec
 
 BINARY = b"#!/bin/sh\necho 'Vault v1.18.3 (stand-in)'\n"
@@ -88,7 +86,7 @@ class World:
         port = sshd.free_port()
         handler = type("Files", (_Files,), {"files": files})
         cert = pki.ServerCert(self.directory / "pki/node1.crt", self.directory / "pki/node1.key")
-        with _https(port, handler, cert):
+        with https.serving(port, handler, cert):
             yield f"https://127.0.0.1:{port}"
 
 
@@ -155,24 +153,5 @@ def world(directory: Path, count: int = 1) -> Iterator[World]:
             (directory / "pki" / f"{name}.key").write_bytes(cert.key.read_bytes())
             handler = type(f"Health{i}", (_Health,), {"status": 200})
             w.health.append(handler)
-            stack.enter_context(_https(api_ports[i], handler, cert))
+            stack.enter_context(https.serving(api_ports[i], handler, cert))
         yield w
-
-
-@contextmanager
-def _https(
-    port: int, handler: type[http.server.BaseHTTPRequestHandler], cert: pki.ServerCert
-) -> Iterator[None]:
-    """``handler`` on https://127.0.0.1:port, with a node's real certificate."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert.cert, cert.key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

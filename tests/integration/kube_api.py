@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.integration import pki, sshd
-
-_SAN_CONF = b"""[req]
-prompt = no
-distinguished_name = dn
-req_extensions = ext
-[dn]
-CN = kube-apiserver
-[ext]
-subjectAltName = IP:127.0.0.1
-"""
+from tests.integration import https, pki, sshd
 
 _DISCOVERY: dict[str, Any] = {
     "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
@@ -79,7 +67,7 @@ class KubeAPI:
 
 @contextmanager
 def running(directory: Path, ca: pki.CA) -> Iterator[KubeAPI]:
-    cert = pki.server_cert(ca, _SAN_CONF, directory)
+    cert = pki.server_cert(ca, https.LOOPBACK_CONF, directory)
     port = sshd.free_port()
     api = KubeAPI(f"https://127.0.0.1:{port}", ca.cert)
 
@@ -130,15 +118,5 @@ def running(directory: Path, ca: pki.CA) -> Iterator[KubeAPI]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert.cert, cert.key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with https.serving(port, Handler, cert):
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

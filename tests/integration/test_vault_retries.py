@@ -1,0 +1,107 @@
+"""5xx answers are retried a bounded number of times with backoff, for reads and writes alike.
+
+A real OpenBao server cannot be made to answer 5xx on demand, so a stand-in HTTPS server plays
+a failing Vault; the client, its retry policy, TLS verification and the error wording are real.
+"""
+
+from __future__ import annotations
+
+import http.server
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler.apply.connection import connect
+from compiler.check import load
+from compiler.errors import ApplyError
+from tests.integration import https, pki, sshd
+from tests.support import minimal, need, write_spec
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Failing:
+    """Answers the next statuses in ``script`` (then 200), recording each request."""
+
+    script: list[int] = field(default_factory=list)
+    seen: list[tuple[float, str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Iterator[tuple[Failing, Any]]:
+    need("openssl")
+    ca = pki.make_ca(tmp_path / "ca")
+    cert = pki.server_cert(ca, https.LOOPBACK_CONF, tmp_path / "server")
+    (tmp_path / "ca.crt").write_bytes(ca.cert.read_bytes())
+    state = Failing()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            state.seen.append((time.monotonic(), self.command, self.path))
+            status = state.script.pop(0) if state.script else 200
+            body = {"errors": ["storage unavailable"]} if status >= 500 else {"data": {"ok": 1}}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = sshd.free_port()
+    data = minimal(
+        api={"address": f"https://127.0.0.1:{port}"},
+        tls={"local": {"ca_cert": "ca.crt"}},
+    )
+    loaded = load(write_spec(tmp_path, data))
+    with https.serving(port, Handler, cert):
+        yield state, connect(loaded.spec, loaded.inputs, "token")
+
+
+def gaps(state: Failing) -> list[float]:
+    times = [t for t, _, _ in state.seen]
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+def test_a_transient_5xx_is_retried_until_the_server_answers(
+    vault: tuple[Failing, Any],
+) -> None:
+    state, conn = vault
+    state.script = [503, 502]
+    assert conn.call("GET", "sys/mounts", "read") == {"data": {"ok": 1}}
+    assert [m for _, m, _ in state.seen] == ["GET", "GET", "GET"]
+    # A write replaces a whole object, so it is safe to send again.
+    state.seen.clear()
+    state.script = [500]
+    conn.call("PUT", "sys/policies/acl/x", "update", {"policy": 'path "a" {}'})
+    assert [(m, p) for _, m, p in state.seen] == [("PUT", "/v1/sys/policies/acl/x")] * 2
+
+
+def test_a_lasting_5xx_is_one_line_after_bounded_attempts_with_backoff(
+    vault: tuple[Failing, Any],
+) -> None:
+    state, conn = vault
+    state.script = [500] * 10
+    with pytest.raises(ApplyError) as caught:
+        conn.call("PUT", "sys/policies/acl/x", "update", {"policy": 'path "a" {}'})
+    assert str(caught.value) == (
+        f"{conn.address}: server error 500 on PUT sys/policies/acl/x after 4 attempts: "
+        "storage unavailable"
+    )
+    assert len(state.seen) == 4
+    # urllib3's backoff: at once, then 0.5 s, then 1 s (lower bounds only: never a timing test).
+    waits = gaps(state)
+    assert (waits[1] >= 0.45, waits[2] >= 0.9, waits[2] > waits[1]) == (True, True, True)
