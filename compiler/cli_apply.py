@@ -12,6 +12,8 @@ from .cli_support import SPEC, errors
 
 if TYPE_CHECKING:
     from .apply.hosts_plan import HostsPlan
+    from .apply.saved_plan import SavedPlan
+    from .apply.vault import Planned
     from .apply.vault_model import Step
 
 ONLY = click.option(
@@ -74,7 +76,17 @@ def init(
     show_default=True,
     help="json: one document for machines.",
 )
-def plan(spec: Path, only: str | None, root: str | None, prune: bool, output: str) -> None:
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also save the plan: `apply --plan FILE` then runs exactly it, or nothing.",
+)
+def plan(
+    spec: Path, only: str | None, root: str | None, prune: bool, output: str, out_file: Path | None
+) -> None:
     """Show what `apply` would change on the nodes and in Vault to make them match SPEC."""
     import json
 
@@ -82,21 +94,19 @@ def plan(spec: Path, only: str | None, root: str | None, prune: bool, output: st
     from .apply.vault import Options, make_plan
 
     with errors():
-        documents: dict[str, object] = {}
+        documents: dict[str, dict[str, object]] = {}
         if only in (None, "hosts"):
             hosts = _plan_hosts(spec, root)
-            if output == "json":
-                documents["hosts"] = hosts.as_dict()
-            else:
+            documents["hosts"] = hosts.as_dict()
+            if output == "text":
                 for line in hosts.lines() or ["hosts: no changes"]:
                     click.echo(line)
         conflicts = 0
         if only in (None, "vault"):
             planned = make_plan(Options(spec, prune, dict(os.environ)))
             conflicts = len(planned.plan.conflicts)
-            if output == "json":
-                documents["vault"] = json.loads(as_json(planned.plan, planned.address))
-            else:
+            documents["vault"] = json.loads(as_json(planned.plan, planned.address))
+            if output == "text":
                 for line in text(planned.plan, planned.address):
                     click.echo(line)
         if output == "json":
@@ -107,6 +117,20 @@ def plan(spec: Path, only: str | None, root: str | None, prune: bool, output: st
             from .errors import ApplyError
 
             raise ApplyError(f"{conflicts} conflict(s); apply would refuse")
+        if out_file is not None:
+            from .apply import saved_plan
+
+            saved_plan.write(
+                out_file,
+                only=only,
+                root=root,
+                prune=prune,
+                hosts=documents.get("hosts"),
+                vault=documents.get("vault"),
+            )
+            click.echo(
+                f"plan saved to {out_file}; `picluster apply --plan {out_file}` runs it", err=True
+            )
 
 
 def _plan_hosts(spec: Path, root: str | None) -> HostsPlan:
@@ -121,23 +145,52 @@ def _plan_hosts(spec: Path, root: str | None) -> HostsPlan:
 @ONLY
 @ROOT
 @PRUNE
-def apply(spec: Path, only: str | None, root: str | None, prune: bool) -> None:
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Run the plan saved by `plan --out FILE` (with its --only, --root, --prune), or "
+    "nothing if the spec, a node or Vault changed since.",
+)
+def apply(
+    spec: Path, only: str | None, root: str | None, prune: bool, plan_file: Path | None
+) -> None:
     """Make the nodes, then Vault, match SPEC: plan, then run each step, reporting it."""
+    saved: SavedPlan | None = None
+    if plan_file is not None:
+        if only or root or prune:
+            raise click.UsageError("--plan runs the plan with the options it was made with")
+        from .apply import saved_plan
+
+        with errors():
+            saved = saved_plan.read(plan_file)
+        only, root, prune = saved.only, saved.root, saved.prune
     with errors():
+        if saved is not None and only is None:
+            _vault_planned(spec, prune, saved)  # both sides still as saved before any write
         if only in (None, "hosts"):
-            _apply_hosts(spec, root)
+            _apply_hosts(spec, root, saved)
         if only in (None, "vault"):
-            _apply_vault(spec, prune)
+            _apply_vault(spec, prune, saved)
 
 
-def _apply_hosts(spec: Path, root: str | None) -> None:
+def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
+    from .apply import saved_plan
     from .apply.hosts_apply import apply_hosts
     from .pipeline import build
 
     def progress(node: str, line: str) -> None:
         click.echo(f"{node}: {line}")
 
-    result = apply_hosts(build(spec), base_dir=spec.resolve().parent, root=root, progress=progress)
+    def approve(planned: HostsPlan) -> None:
+        if saved is not None:
+            saved_plan.check_hosts(saved, planned.as_dict())
+
+    result = apply_hosts(
+        build(spec), base_dir=spec.resolve().parent, root=root, progress=progress, approve=approve
+    )
     if not result.plan.changed:
         click.echo("hosts: no changes; every node matches the spec")
     elif result.restarted:
@@ -146,14 +199,28 @@ def _apply_hosts(spec: Path, root: str | None) -> None:
         click.echo("hosts: applied; nothing needed a restart")
 
 
-def _apply_vault(spec: Path, prune: bool) -> None:
+def _vault_planned(spec: Path, prune: bool, saved: SavedPlan | None) -> Planned:
+    """The Vault plan now; with a saved plan, only if it is still the saved one."""
+    import json
+
+    from .apply import saved_plan
+    from .apply.plan_output import as_json
+    from .apply.vault import Options, make_plan
+
+    planned = make_plan(Options(spec, prune, dict(os.environ)))
+    if saved is not None:
+        saved_plan.check_vault(saved, json.loads(as_json(planned.plan, planned.address)))
+    return planned
+
+
+def _apply_vault(spec: Path, prune: bool, saved: SavedPlan | None) -> None:
     from .apply.plan_output import headline, summary, text
-    from .apply.vault import Options, apply, make_plan
+    from .apply.vault import apply
 
     def progress(number: int, total: int, step: Step) -> None:
         click.echo(f"[{number}/{total}] {headline(step)}")
 
-    planned = make_plan(Options(spec, prune, dict(os.environ)))
+    planned = _vault_planned(spec, prune, saved)
     if not planned.plan.steps:
         for line in text(planned.plan, planned.address):
             click.echo(line)

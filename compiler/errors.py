@@ -146,6 +146,17 @@ class ApplyError(CheckError):
         return cls(describe(address, method, path, capability, exc))
 
 
+class StalePlanError(CheckError):
+    """A saved plan is no longer what apply would do (the spec, a node or Vault changed since);
+    nothing was applied."""
+
+    def __init__(self, plan_file: str, why: str) -> None:
+        super().__init__(
+            f"{plan_file}: stale plan: {why} since it was made; nothing applied; "
+            f"run `picluster plan --out {plan_file}` again"
+        )
+
+
 class HostError(CheckError):
     """Applying the host files to a node failed: one line, naming the node; never a secret."""
 

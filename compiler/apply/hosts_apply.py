@@ -89,6 +89,7 @@ def apply_hosts(
     progress: Progress | None = None,
     parallel: int = PARALLEL,
     health_timeout: float = HEALTH_TIMEOUT,
+    approve: Callable[[HostsPlan], None] | None = None,
 ) -> HostsResult:
     """Make every node match ``build``: plan them all, then apply in parallel.
 
@@ -104,6 +105,8 @@ def apply_hosts(
         progress: told about each step of each node.
         parallel: how many nodes are applied at once.
         health_timeout: seconds a restarted server has to answer ``/v1/sys/health``.
+        approve: shown the plan before anything is written; raising stops the apply there
+            (a saved plan that no longer matches).
 
     Raises:
         HostError: one line per failed node (a node that failed after writing was rolled back).
@@ -119,6 +122,8 @@ def apply_hosts(
     result: HostsResult
     with _prepared(build, base_dir, root, only_nodes, parallel) as nodes:
         result = HostsResult(HostsPlan([n.plan for n in nodes]))
+        if approve is not None:
+            approve(result.plan)
         ca = _ca_path(build.spec, base_dir)
 
         def run(n: _Node) -> bool:

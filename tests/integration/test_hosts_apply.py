@@ -388,3 +388,48 @@ def test_the_cli_applies_the_hosts_then_reports_no_changes(
     )
     result = CliRunner().invoke(cli.main, ["apply", spec, "--only", "hosts", "--root", root])
     assert result.stdout == "node1: up to date\nhosts: no changes; every node matches the spec\n"
+
+
+def test_a_saved_hosts_plan_runs_as_shown_or_not_at_all(
+    one: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from compiler import cli
+
+    monkeypatch.chdir(one.directory)
+    root = str(one.directory / "roots" / "{node}")
+    saved = str(one.directory / "hosts.plan")
+    spec = str(write_spec(one.directory, one.spec))
+    args = ["plan", spec, "--only", "hosts", "--root", root, "--out", saved]
+    result = CliRunner().invoke(cli.main, args)
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"plan saved to {saved}; `picluster apply --plan {saved}` runs it\n",
+    )
+
+    one.spec["vault"]["log_level"] = "debug"  # the spec changes after the plan was made
+    spec = str(write_spec(one.directory, one.spec))
+    result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", saved])
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"{saved}: stale plan: the plan of node1 changed since it was made; nothing applied; "
+        f"run `picluster plan --out {saved}` again\n",
+    )
+    assert not one.root("node1").exists()
+    assert one.nodes[0].calls() == []
+
+    del one.spec["vault"]["log_level"]
+    spec = str(write_spec(one.directory, one.spec))
+    result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", saved])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "hosts: applied; restarted on node1"
+    assert (one.root("node1") / "etc/vault/vault_main.hcl").is_file()
+
+    result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", saved, "--only", "hosts"])
+    assert result.exit_code == 2
+    assert "--plan runs the plan with the options it was made with" in result.stderr
+    missing = str(one.directory / "missing.plan")
+    result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", missing])
+    assert (result.exit_code, result.stderr) == (2, f"{missing}: no such plan file\n")

@@ -119,8 +119,8 @@ def _server_logs() -> Iterator[None]:
 
 def run(story: Story, *args: str, token: str | None = None) -> tuple[int, str, str]:
     env = {**story.env, "VAULT_TOKEN": token}
-    if args[0] in ("plan", "apply"):
-        args = (*args, "--only", "vault")  # this story is the Vault side's
+    if args[0] in ("plan", "apply") and "--plan" not in args:
+        args = (*args, "--only", "vault")  # this story is the Vault side's (a saved plan says so)
     result = CliRunner().invoke(cli.main, [*args], env=env)
     assert JWT not in result.stdout + result.stderr
     assert not story.server.root_token or story.server.root_token not in result.stderr
@@ -254,6 +254,34 @@ def test_init_plan_apply_prune_and_recover(
     code, out, _ = run(story, "apply", story.spec, token=root)
     assert out.splitlines()[0] == "[1/1] ~ policy readonly"
     assert 'capabilities = ["read", "list"]' in client.sys.read_policy("readonly")["data"]["rules"]
+
+    # A saved plan runs exactly as it was shown, or not at all.
+    story.data["vault"]["policies"]["readonly"][0]["capabilities"] = ["read"]
+    story.write()
+    plan_file = story.work / "readonly.plan"
+    code, out, err = run(story, "plan", story.spec, "--out", str(plan_file), token=root)
+    assert (code, out.splitlines()[1], err) == (
+        0,
+        "  ~ policy readonly",
+        f"plan saved to {plan_file}; `picluster apply --plan {plan_file}` runs it\n",
+    )
+    assert JWT not in plan_file.read_text()
+    by_hand = 'path "secret/*" { capabilities = ["deny"] }'
+    client.sys.create_or_update_policy("readonly", by_hand)  # the server changes meanwhile
+    writes.clear()
+    code, out, err = run(story, "apply", story.spec, "--plan", str(plan_file), token=root)
+    assert (code, out, err) == (1, "", f"{plan_file}: stale plan: the step update policy readonly "
+                                       "changed since it was made; nothing applied; run "
+                                       f"`picluster plan --out {plan_file}` again\n")  # fmt: skip
+    assert writes == []
+    assert client.sys.read_policy("readonly")["data"]["rules"] == by_hand
+    run(story, "plan", story.spec, "--out", str(plan_file), token=root)
+    code, out, err = run(story, "apply", story.spec, "--plan", str(plan_file), token=root)
+    assert (code, out.splitlines()[0], err) == (0, "[1/1] ~ policy readonly", "")
+    assert writes == [("PUT", "sys/policies/acl/readonly")]
+    assert run(story, "plan", story.spec, token=root)[1] == (
+        f"Vault {url}: no changes; the server matches the spec\n"
+    )
 
     # A role removed from the spec goes only with --prune; a role made by hand stays.
     client.write("auth/kubernetes/role/by-hand", bound_service_account_names=["x"],
