@@ -84,9 +84,12 @@ def read(path: Path) -> SavedPlan:
             f'{path}: not a picluster plan (no "format": "{FORMAT}"); make one with '
             "`picluster plan --out FILE`"
         )
+    only = document.get("only")
+    if only not in (None, "hosts", "vault") or not document.get(only or "hosts"):
+        raise InputFileError(f"{path}: a damaged plan (its sides do not match its --only)")
     return SavedPlan(
         path=path,
-        only=document.get("only"),
+        only=only,
         root=document.get("root"),
         prune=bool(document.get("prune")),
         hosts=document.get("hosts"),

@@ -41,8 +41,12 @@ def test_a_plan_reads_back_as_written(tmp_path: Path) -> None:
          "make one with `picluster plan --out FILE`"),
         ("[]", 'not a picluster plan (no "format": "picluster-plan/1"); '
          "make one with `picluster plan --out FILE`"),
+        ('{"format": "picluster-plan/1", "only": "vault", "vault": null}',
+         "a damaged plan (its sides do not match its --only)"),
+        ('{"format": "picluster-plan/1", "only": "both", "hosts": {}}',
+         "a damaged plan (its sides do not match its --only)"),
     ],
-    ids=["json", "format", "list"],
+    ids=["json", "format", "list", "side", "only"],
 )  # fmt: skip
 def test_anything_else_is_refused_in_one_line(tmp_path: Path, content: str, reason: str) -> None:
     path = tmp_path / "x.plan"
