@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .cli_support import SPEC, errors
+from .errors import StalePlanError
 
 if TYPE_CHECKING:
     from .apply.hosts_plan import HostsPlan
@@ -173,7 +174,13 @@ def apply(
         if only in (None, "hosts"):
             _apply_hosts(spec, root, saved)
         if only in (None, "vault"):
-            _apply_vault(spec, prune, saved)
+            try:
+                _apply_vault(spec, prune, saved)
+            except StalePlanError as exc:
+                if only is None:  # Vault changed while the hosts were being applied
+                    done = "the hosts were applied, Vault was not"
+                    raise StalePlanError(exc.plan_file, exc.why, done) from None
+                raise
 
 
 def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:

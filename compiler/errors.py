@@ -150,9 +150,10 @@ class StalePlanError(CheckError):
     """A saved plan is no longer what apply would do (the spec, a node or Vault changed since);
     nothing was applied."""
 
-    def __init__(self, plan_file: str, why: str) -> None:
+    def __init__(self, plan_file: str, why: str, done: str = "nothing applied") -> None:
+        self.plan_file, self.why = plan_file, why
         super().__init__(
-            f"{plan_file}: stale plan: {why} since it was made; nothing applied; "
+            f"{plan_file}: stale plan: {why} since it was made; {done}; "
             f"run `picluster plan --out {plan_file}` again"
         )
 
