@@ -91,7 +91,7 @@ def plan(
     """Show what `apply` would change on the nodes and in Vault to make them match SPEC."""
     import json
 
-    from .apply.plan_output import as_json, text
+    from .apply.plan_output import as_document, text
     from .apply.vault import Options, make_plan
 
     with errors():
@@ -106,14 +106,14 @@ def plan(
         if only in (None, "vault"):
             planned = make_plan(Options(spec, prune, dict(os.environ)))
             conflicts = len(planned.plan.conflicts)
-            documents["vault"] = json.loads(as_json(planned.plan, planned.address))
+            documents["vault"] = as_document(planned.plan, planned.address)
             if output == "text":
                 for line in text(planned.plan, planned.address):
                     click.echo(line)
         if output == "json":
             # One side asked for: its document; both: one document holding the two.
             chosen = documents[only] if only else documents
-            click.echo(json.dumps(chosen, indent=2))
+            click.echo(json.dumps(chosen, indent=2, sort_keys=True))
         if conflicts:
             from .errors import ApplyError
 
@@ -208,15 +208,13 @@ def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
 
 def _vault_planned(spec: Path, prune: bool, saved: SavedPlan | None) -> Planned:
     """The Vault plan now; with a saved plan, only if it is still the saved one."""
-    import json
-
     from .apply import saved_plan
-    from .apply.plan_output import as_json
+    from .apply.plan_output import as_document
     from .apply.vault import Options, make_plan
 
     planned = make_plan(Options(spec, prune, dict(os.environ)))
     if saved is not None:
-        saved_plan.check_vault(saved, json.loads(as_json(planned.plan, planned.address)))
+        saved_plan.check_vault(saved, as_document(planned.plan, planned.address))
     return planned
 
 

@@ -65,7 +65,12 @@ def _shown(value: Any) -> str:
 
 def as_json(plan: Plan, address: str) -> str:
     """The plan as one JSON document (stable key order)."""
-    document = {
+    return json.dumps(as_document(plan, address), indent=2, sort_keys=True) + "\n"
+
+
+def as_document(plan: Plan, address: str) -> dict[str, Any]:
+    """The plan as JSON-able data: what ``--output json`` prints and a saved plan holds."""
+    return {
         "target": "vault",
         "address": address,
         "summary": {a: plan.count(a) for a in ("create", "update", "delete")},
@@ -85,4 +90,3 @@ def as_json(plan: Plan, address: str) -> str:
         "conflicts": plan.conflicts,
         "warnings": plan.warnings,
     }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"

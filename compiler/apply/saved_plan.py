@@ -104,7 +104,7 @@ def check_hosts(saved: SavedPlan, now: dict[str, Any]) -> None:
         StalePlanError: naming the nodes whose plan changed.
     """
     before = {n["node"]: n for n in (saved.hosts or {}).get("nodes", [])}
-    after = {n["node"]: n for n in now.get("nodes", [])}
+    after = {n["node"]: n for n in _as_saved(now).get("nodes", [])}
     changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
     if changed:
         raise StalePlanError(str(saved.path), f"the plan of {', '.join(changed)} changed")
@@ -116,7 +116,7 @@ def check_vault(saved: SavedPlan, now: dict[str, Any]) -> None:
     Raises:
         StalePlanError: saying how the steps differ.
     """
-    vault = saved.vault or {}
+    vault, now = saved.vault or {}, _as_saved(now)
     before, after = vault.get("steps", []), now.get("steps", [])
     if vault.get("address") != now.get("address"):
         why = f"Vault is {now.get('address')} now, not {vault.get('address')},"
@@ -128,3 +128,10 @@ def check_vault(saved: SavedPlan, now: dict[str, Any]) -> None:
             return
         why = f"the step {changed['action']} {changed['kind']} {changed['name']} changed"
     raise StalePlanError(str(saved.path), why)
+
+
+def _as_saved(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` as it reads back from a plan file (tuples become lists, keys strings), so
+    that a plan made now compares equal to the same plan saved."""
+    loaded: dict[str, Any] = json.loads(json.dumps(document))
+    return loaded

@@ -4,10 +4,12 @@ endpoint during a host apply, a Kubernetes API server, a failing Vault)."""
 from __future__ import annotations
 
 import http.server
+import json
 import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from tests.integration import pki
 
@@ -21,6 +23,21 @@ CN = 127.0.0.1
 [ext]
 subjectAltName = IP:127.0.0.1
 """
+
+
+class JSONHandler(http.server.BaseHTTPRequestHandler):
+    """A quiet handler that answers JSON, as Vault and the Kubernetes API do."""
+
+    def send_json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 @contextmanager

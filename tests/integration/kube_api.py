@@ -7,7 +7,6 @@ so a test can see that kubectl used the kubeconfig's credentials.
 
 from __future__ import annotations
 
-import http.server
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,7 +70,7 @@ def running(directory: Path, ca: pki.CA) -> Iterator[KubeAPI]:
     port = sshd.free_port()
     api = KubeAPI(f"https://127.0.0.1:{port}", ca.cert)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(https.JSONHandler):
         def do_GET(self) -> None:
             api.tokens.append(self.headers.get("Authorization", ""))
             path = self.path.split("?", 1)[0]
@@ -108,15 +107,7 @@ def running(directory: Path, ca: pki.CA) -> Iterator[KubeAPI]:
                     "details": {"name": name, "kind": kind},
                     "code": 404,
                 }
-            answer = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args: Any) -> None:
-            pass
+            self.send_json(status, body)
 
     with https.serving(port, Handler, cert):
         yield api

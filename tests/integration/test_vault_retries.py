@@ -6,9 +6,7 @@ a failing Vault; the client, its retry policy, TLS verification and the error wo
 
 from __future__ import annotations
 
-import http.server
 import itertools
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,24 +40,16 @@ def vault(tmp_path: Path) -> Iterator[tuple[Failing, Any]]:
     (tmp_path / "ca.crt").write_bytes(ca.cert.read_bytes())
     state = Failing()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(https.JSONHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
             state.seen.append((time.monotonic(), self.command, self.path))
             status = state.script.pop(0) if state.script else 200
             body = {"errors": ["storage unavailable"]} if status >= 500 else {"data": {"ok": 1}}
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, body)
 
         do_GET = do_PUT = do_POST = do_DELETE = _answer
-
-        def log_message(self, *args: Any) -> None:
-            pass
 
     port = sshd.free_port()
     data = minimal(
