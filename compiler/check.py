@@ -1,16 +1,17 @@
 """Validate a loaded spec: the pydantic models, then the cross-references between sections.
 
-Every problem is collected and reported together, each located in the spec file. Structure
-problems come first; cross-references are only checked on a spec whose structure is valid, as a
-compiler reports semantic errors only for a program that parses.
+Every problem is collected and reported together, each located in the spec file: the structure
+problems, and the cross-reference problems of every part whose structure is valid (what is left
+once the rejected parts are taken out, see ``salvage``), so one run shows them all.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from . import crossref, inputs, yamlio
 from .errors import InputFileError, Problem, SpecError
 from .inputs import Inputs
+from .salvage import salvage
 from .spec import Spec
 from .yamlio import Document, Loc
 
@@ -72,25 +74,45 @@ def load(path: Path) -> Loaded:
 
 
 def validate(doc: Document) -> tuple[Spec, list[Problem]]:
-    """Validate a loaded document into a :class:`Spec` and its warnings."""
+    """Validate a loaded document into a :class:`Spec` and its warnings.
+
+    Raises:
+        SpecError: with every structure and cross-reference problem found.
+    """
     if not isinstance(doc.data, dict):
         found = _shown(doc.data)
         raise SpecError([doc.problem((), f"expected a mapping at the top level, found {found}")])
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError(_problems(doc, exc)) from None
+        raise SpecError(_remainder_problems(doc, exc)) from None
     problems = crossref.problems(spec, doc)
     if problems:
         raise SpecError(problems)
     return spec, crossref.warnings(spec, doc)
 
 
+def _remainder_problems(doc: Document, exc: ValidationError) -> list[Problem]:
+    """The structure problems, then the problems of what is left without the rejected parts:
+    its cross-references and the files it names."""
+    errors = exc.errors(include_url=False)
+    problems = list(_problems(doc, errors))
+    left = salvage(Spec, doc.data, exc, _close_field)
+    problems += _problems(doc, left.errors)
+    moved = dataclasses.replace(doc, moved=left.original)
+    if isinstance(left.model, Spec):
+        problems += crossref.problems(left.model, moved)
+        problems += inputs.read(left.model, moved)[1]
+    return list(dict.fromkeys(problems))
+
+
 # --- pydantic errors as located problems ---------------------------------------------------
 
 
-def _problems(doc: Document, exc: ValidationError) -> Iterator[Problem]:
-    errors = exc.errors(include_url=False)
+def _problems(doc: Document, errors: Iterable[Any]) -> Iterator[Problem]:
+    """pydantic's errors as located problems, each at its ``where`` in the text if it has one
+    (an error found in a renamed part), else at its ``loc``."""
+    errors = list(errors)
     # A misspelt key is one mistake: report the unknown key (with its suggestion), not also
     # the required key it was meant to be.
     meant: set[Loc] = set()
@@ -101,18 +123,19 @@ def _problems(doc: Document, exc: ValidationError) -> Iterator[Problem]:
             if close is not None:
                 meant.add((*loc[:-1], close))
     for err in errors:
-        loc = tuple(err["loc"])
+        loc = tuple(err["loc"])  # as the models see it: for the names they know
+        at = tuple(err.get("where", loc))  # where it is written
         kind = err["type"]
         if loc and loc[-1] == "[key]":
-            yield doc.problem(loc[:-1], _message(err), key=True)
+            yield doc.problem(at[:-1], _message(err), key=True)
         elif kind == "extra_forbidden":
-            yield doc.problem(loc, _unknown_key(loc), key=True)
+            yield doc.problem(at, _unknown_key(loc), key=True)
         elif kind == "missing":
             if loc not in meant:
-                yield doc.problem(loc, f"missing required key {loc[-1]!r}")
+                yield doc.problem(at, f"missing required key {loc[-1]!r}")
         else:
             # A null value has no text of its own to point at; its key does.
-            yield doc.problem(loc, _message(err), key="input" in err and err["input"] is None)
+            yield doc.problem(at, _message(err), key="input" in err and err["input"] is None)
 
 
 def _shown(value: Any) -> str:

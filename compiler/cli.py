@@ -1,5 +1,5 @@
 """The command line: click parses, one core function runs; errors map to exit codes in one place
-(``cli_support.errors``).
+(``cli_support.Group``, around every command).
 
 Exit codes: 0 ok, 1 a check failed (stale out/, failed verifier), 2 bad input or usage,
 3 an internal error (a bug: the traceback goes to a log file, not the terminal), 130 Ctrl-C.
@@ -7,16 +7,15 @@ Exit codes: 0 ok, 1 a check failed (stale out/, failed verifier), 2 bad input or
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from .cli_apply import apply, init, plan
-from .cli_support import OUT, SPEC, errors, print_warnings
+from .cli_support import OUT, SPEC, Group, print_warnings, say, tell
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="picluster")
 def main() -> None:
     """Compile picluster.yaml into a verified Vault/OpenBao secret-management stack."""
@@ -28,10 +27,9 @@ def validate(spec: Path) -> None:
     """Check SPEC (default ./picluster.yaml) and report every problem, located."""
     from .check import load_spec
 
-    with errors():
-        _, warnings = load_spec(spec)
-        print_warnings(warnings)
-        click.echo(f"{spec}: ok", err=True)
+    _, warnings = load_spec(spec)
+    print_warnings(warnings)
+    tell(f"{spec}: ok")
 
 
 @main.command(name="compile")
@@ -49,8 +47,8 @@ def validate(spec: Path) -> None:
     "--verify",
     "verify_external",
     is_flag=True,
-    help="Also prove each artifact with its real consumer (shellcheck, "
-    "systemd-analyze, bao) where installed.",
+    help="Also prove each artifact with its real consumer (shellcheck, systemd-analyze, "
+    "systemd-sysusers/tmpfiles, bao, kubectl); exit 1 if one complains or is not installed.",
 )
 def compile_command(
     spec: Path, out_dir: Path, check: bool, force: bool, verify_external: bool
@@ -58,21 +56,20 @@ def compile_command(
     """Compile SPEC (default ./picluster.yaml) into OUT."""
     from .pipeline import Options, compile_tree
 
-    with errors():
-        result = compile_tree(
-            Options(
-                spec_path=spec,
-                out_dir=out_dir,
-                check=check,
-                force=force,
-                verify_external=verify_external,
-            )
+    result = compile_tree(
+        Options(
+            spec_path=spec,
+            out_dir=out_dir,
+            check=check,
+            force=force,
+            verify_external=verify_external,
         )
-        if check:
-            click.echo(f"{out_dir}: up to date", err=True)
-        else:
-            n = len(result.written)
-            click.echo(f"{out_dir}: {len(result.build.artifacts)} files, {n} changed", err=True)
+    )
+    if check:
+        tell(f"{out_dir}: up to date")
+    else:
+        n = len(result.written)
+        tell(f"{out_dir}: {len(result.build.artifacts)} files, {n} changed")
 
 
 @main.command()
@@ -80,14 +77,14 @@ def compile_command(
 @OUT
 def diff(spec: Path, out_dir: Path) -> None:
     """Show how OUT differs from what SPEC compiles to, as a unified diff (exit 1 if it does)."""
+    from .errors import DiffersError
     from .pipeline import Options
     from .pipeline import diff as diff_tree
 
-    with errors():
-        text = diff_tree(Options(spec_path=spec, out_dir=out_dir))
-        if text:
-            click.echo(text, nl=False)
-            sys.exit(1)
+    text = diff_tree(Options(spec_path=spec, out_dir=out_dir))
+    if text:
+        say(text, nl=False)
+        raise DiffersError(str(out_dir))
 
 
 @main.command()
@@ -102,16 +99,13 @@ def diff(spec: Path, out_dir: Path) -> None:
 )
 def schema(out_path: Path) -> None:
     """Write the JSON Schema of picluster.yaml."""
-    from .schema import schema_text
+    from .schema import write_schema
 
-    with errors():
-        text = schema_text()
-        if str(out_path) == "-":
-            click.echo(text, nl=False)
-            return
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(text, encoding="utf-8")
-        click.echo(f"{out_path}: written", err=True)
+    text = write_schema(out_path)
+    if text is not None:
+        say(text, nl=False)
+    else:
+        tell(f"{out_path}: written")
 
 
 main.add_command(init)

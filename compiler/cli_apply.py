@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli_support import SPEC, errors
-from .errors import StalePlanError
+from .cli_support import SPEC, say, tell
+from .errors import InputError, StalePlanError
 
 if TYPE_CHECKING:
     from .apply.hosts_plan import HostsPlan
@@ -56,13 +56,17 @@ def init(
     """Initialise the uninitialised server of SPEC with its key shares and threshold."""
     from .apply.init import InitOptions, initialise
 
-    with errors():
-        done = initialise(InitOptions(spec, keys_file, root_token_file, root_token_stdout))
-        for warning in done.warnings:
-            click.echo(warning, err=True)
-        click.echo(f"{done.address}: initialised; unseal keys in {done.keys_file}", err=True)
-        if done.root_token is not None:
-            click.echo(done.root_token)
+    done = initialise(InitOptions(spec, keys_file, root_token_file, root_token_stdout))
+    for warning in done.warnings:
+        tell(warning)
+    tell(f"{done.address}: initialised; unseal keys in {done.keys_file}")
+    if done.root_token is not None and not say(done.root_token):
+        from .errors import ApplyError
+
+        raise ApplyError(
+            f"{done.address}: initialised, but stdout was closed before the root token could be "
+            "written; make a new one from the unseal keys (`bao operator generate-root`)"
+        )
 
 
 @click.command()
@@ -94,44 +98,41 @@ def plan(
     from .apply.plan_output import as_document, text
     from .apply.vault import Options, make_plan
 
-    with errors():
-        documents: dict[str, dict[str, object]] = {}
-        if only in (None, "hosts"):
-            hosts = _plan_hosts(spec, root)
-            documents["hosts"] = hosts.as_dict()
-            if output == "text":
-                for line in hosts.lines() or ["hosts: no changes"]:
-                    click.echo(line)
-        conflicts = 0
-        if only in (None, "vault"):
-            planned = make_plan(Options(spec, prune, dict(os.environ)))
-            conflicts = len(planned.plan.conflicts)
-            documents["vault"] = as_document(planned.plan, planned.address)
-            if output == "text":
-                for line in text(planned.plan, planned.address):
-                    click.echo(line)
-        if output == "json":
-            # One side asked for: its document; both: one document holding the two.
-            chosen = documents[only] if only else documents
-            click.echo(json.dumps(chosen, indent=2, sort_keys=True))
-        if conflicts:
-            from .errors import ApplyError
+    documents: dict[str, dict[str, object]] = {}
+    if only in (None, "hosts"):
+        hosts = _plan_hosts(spec, root)
+        documents["hosts"] = hosts.as_dict()
+        if output == "text":
+            for line in hosts.lines() or ["hosts: no changes"]:
+                say(line)
+    conflicts = 0
+    if only in (None, "vault"):
+        planned = make_plan(Options(spec, prune, dict(os.environ)))
+        conflicts = len(planned.plan.conflicts)
+        documents["vault"] = as_document(planned.plan, planned.address)
+        if output == "text":
+            for line in text(planned.plan, planned.address):
+                say(line)
+    if output == "json":
+        # One side asked for: its document; both: one document holding the two.
+        chosen = documents[only] if only else documents
+        say(json.dumps(chosen, indent=2, sort_keys=True))
+    if conflicts:
+        from .errors import ApplyError
 
-            raise ApplyError(f"{conflicts} conflict(s); apply would refuse")
-        if out_file is not None:
-            from .apply import saved_plan
+        raise ApplyError(f"{conflicts} conflict(s); apply would refuse")
+    if out_file is not None:
+        from .apply import saved_plan
 
-            saved_plan.write(
-                out_file,
-                only=only,
-                root=root,
-                prune=prune,
-                hosts=documents.get("hosts"),
-                vault=documents.get("vault"),
-            )
-            click.echo(
-                f"plan saved to {out_file}; `picluster apply --plan {out_file}` runs it", err=True
-            )
+        saved_plan.write(
+            out_file,
+            only=only,
+            root=root,
+            prune=prune,
+            hosts=documents.get("hosts"),
+            vault=documents.get("vault"),
+        )
+        tell(f"plan saved to {out_file}; `picluster apply --plan {out_file}` runs it")
 
 
 def _plan_hosts(spec: Path, root: str | None) -> HostsPlan:
@@ -162,25 +163,26 @@ def apply(
     saved: SavedPlan | None = None
     if plan_file is not None:
         if only or root or prune:
-            raise click.UsageError("--plan runs the plan with the options it was made with")
+            raise InputError(
+                "--plan runs the plan with the options it was made with; "
+                "drop --only, --root and --prune"
+            )
         from .apply import saved_plan
 
-        with errors():
-            saved = saved_plan.read(plan_file)
+        saved = saved_plan.read(plan_file)
         only, root, prune = saved.only, saved.root, saved.prune
-    with errors():
-        if saved is not None and only is None:
-            _vault_planned(spec, prune, saved)  # both sides still as saved before any write
-        if only in (None, "hosts"):
-            _apply_hosts(spec, root, saved)
-        if only in (None, "vault"):
-            try:
-                _apply_vault(spec, prune, saved)
-            except StalePlanError as exc:
-                if only is None:  # Vault changed while the hosts were being applied
-                    done = "the hosts were applied, Vault was not"
-                    raise StalePlanError(exc.plan_file, exc.why, done) from None
-                raise
+    if saved is not None and only is None:
+        _vault_planned(spec, prune, saved)  # both sides still as saved before any write
+    if only in (None, "hosts"):
+        _apply_hosts(spec, root, saved)
+    if only in (None, "vault"):
+        try:
+            _apply_vault(spec, prune, saved)
+        except StalePlanError as exc:
+            if only is None:  # Vault changed while the hosts were being applied
+                done = "the hosts were applied, Vault was not"
+                raise StalePlanError(exc.plan_file, exc.why, done) from None
+            raise
 
 
 def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
@@ -189,7 +191,7 @@ def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
     from .pipeline import build
 
     def progress(node: str, line: str) -> None:
-        click.echo(f"{node}: {line}")
+        say(f"{node}: {line}")
 
     def approve(planned: HostsPlan) -> None:
         if saved is not None:
@@ -199,11 +201,11 @@ def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
         build(spec), base_dir=spec.resolve().parent, root=root, progress=progress, approve=approve
     )
     if not result.plan.changed:
-        click.echo("hosts: no changes; every node matches the spec")
+        say("hosts: no changes; every node matches the spec")
     elif result.restarted:
-        click.echo(f"hosts: applied; restarted on {', '.join(result.restarted)}")
+        say(f"hosts: applied; restarted on {', '.join(result.restarted)}")
     else:
-        click.echo("hosts: applied; nothing needed a restart")
+        say("hosts: applied; nothing needed a restart")
 
 
 def _vault_planned(spec: Path, prune: bool, saved: SavedPlan | None) -> Planned:
@@ -223,15 +225,15 @@ def _apply_vault(spec: Path, prune: bool, saved: SavedPlan | None) -> None:
     from .apply.vault import apply
 
     def progress(number: int, total: int, step: Step) -> None:
-        click.echo(f"[{number}/{total}] {headline(step)}")
+        say(f"[{number}/{total}] {headline(step)}")
 
     planned = _vault_planned(spec, prune, saved)
     if not planned.plan.steps:
         for line in text(planned.plan, planned.address):
-            click.echo(line)
+            say(line)
         return
     apply(planned, progress)
-    click.echo(f"Vault {planned.address}: applied: {summary(planned.plan)}")
+    say(f"Vault {planned.address}: applied: {summary(planned.plan)}")
     for line in text(planned.plan, planned.address)[1:]:
         if not line.startswith(("  +", "  ~", "  -", "      ")):
-            click.echo(line)
+            say(line)

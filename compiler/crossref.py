@@ -15,7 +15,7 @@ from .errors import Problem
 from .layout import api_port, cluster_port
 from .spec import KubernetesRole, Spec
 from .spec.kubernetes import ExternalSecrets, Store
-from .yamlio import Document, Loc
+from .yamlio import Document, Loc, dotted
 
 RESERVED_MOUNTS = {"sys", "auth", "identity", "cubbyhole"}
 BUILTIN_POLICIES = {"default"}
@@ -28,6 +28,24 @@ def problems(spec: Spec, doc: Document) -> list[Problem]:
 
 def _duplicates(items: list[Any]) -> set[Any]:
     return {item for item, n in Counter(items).items() if n > 1}
+
+
+def _written(doc: Document, loc: Loc, field: str | None = None) -> set[str]:
+    """The names the spec's text declares at ``loc`` (a mapping's keys, or the ``field`` of a
+    list's items), valid or not: a reference to one of them is not "unknown" even when that
+    part was rejected (its own problem is reported there)."""
+    node: Any = doc.data
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    if field is None:
+        return {str(k) for k in node} if isinstance(node, dict) else set()
+    items = node if isinstance(node, list) else []
+    return {str(i[field]) for i in items if isinstance(i, dict) and field in i}
+
+
+def _elsewhere(doc: Document, loc: Loc) -> str:
+    """``vault.nodes[2]``: another part named in a message, as the spec's text has it."""
+    return dotted(doc.original(loc))
 
 
 def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
@@ -50,9 +68,8 @@ def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
                 shown = f"address {value[0]} with api port {value[1]}"
             else:
                 shown = f"{'DNS name' if field == 'dns' else field} {value!r}"
-            yield doc.problem(
-                (*nodes, i, field), f"{shown} is already used by vault.nodes[{first[value]}]"
-            )
+            other = _elsewhere(doc, (*nodes, first[value]))
+            yield doc.problem((*nodes, i, field), f"{shown} is already used by {other}")
 
     for i, node in enumerate(vault.nodes):
         if api_port(vault, node) == cluster_port(vault, node):
@@ -81,11 +98,8 @@ def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
                 mount_loc, f"mount path {path!r} is under {root!r}, which the server reserves"
             )
         if path in mounts[:i]:
-            yield doc.problem(
-                mount_loc,
-                f"mount path {path!r} is already used by "
-                f"vault.secrets_engines[{mounts.index(path)}]",
-            )
+            other = _elsewhere(doc, ("vault", "secrets_engines", mounts.index(path)))
+            yield doc.problem(mount_loc, f"mount path {path!r} is already used by {other}")
 
     for name, rules in vault.policies.items():
         loc: Loc = ("vault", "policies", name)
@@ -106,9 +120,10 @@ def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
 
     if vault.kubernetes_auth is not None:
         known = set(vault.policies) | BUILTIN_POLICIES
+        written = _written(doc, ("vault", "policies"))
         for role, spec_role in vault.kubernetes_auth.roles.items():
             for k, policy in enumerate(spec_role.policies):
-                if policy not in known:
+                if policy not in known and policy not in written:
                     yield doc.problem(
                         ("vault", "kubernetes_auth", "roles", role, "policies", k),
                         f"unknown policy {policy!r}{_suggest(policy, known)}",
@@ -140,12 +155,18 @@ def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:
 
 
 def _role(spec: Spec, doc: Document, name: str, loc: Loc) -> Iterator[Problem | KubernetesRole]:
-    """The Vault role ``name`` (yielded last), or the problem of its absence."""
+    """The Vault role ``name`` (yielded last), or the problem of its absence (none when the
+    part that would declare it was itself rejected)."""
     auth = spec.vault.kubernetes_auth
+    declared = _written(doc, ("vault",))
     if auth is None:
-        yield doc.problem(loc, f"role {name!r} needs vault.kubernetes_auth, which is not declared")
+        if "kubernetes_auth" not in declared:
+            yield doc.problem(
+                loc, f"role {name!r} needs vault.kubernetes_auth, which is not declared"
+            )
     elif name not in auth.roles:
-        yield doc.problem(loc, f"unknown role {name!r}{_suggest(name, set(auth.roles))}")
+        if name not in _written(doc, ("vault", "kubernetes_auth", "roles")):
+            yield doc.problem(loc, f"unknown role {name!r}{_suggest(name, set(auth.roles))}")
     else:
         yield auth.roles[name]
 
@@ -172,7 +193,11 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
     k8s = spec.kubernetes
     if k8s is None:
         return
-    if k8s.gitops != "plain" and k8s.repository is None:
+    if (
+        k8s.gitops != "plain"
+        and k8s.repository is None
+        and "repository" not in _written(doc, ("kubernetes",))
+    ):
         yield doc.problem(
             ("kubernetes", "gitops"),
             f"gitops {k8s.gitops} needs "
@@ -196,7 +221,9 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
                 (*loc, "namespace"), "a ClusterSecretStore is cluster-scoped: remove the namespace"
             )
         engine = engines.get(store.path)
-        if engine is None:
+        if engine is None and store.path in _written(doc, ("vault", "secrets_engines"), "path"):
+            pass  # that engine was rejected: its own problem says why
+        elif engine is None:
             yield doc.problem(
                 (*loc, "path"),
                 f"no KV engine is mounted at {store.path!r} "
@@ -212,6 +239,8 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
             if isinstance(found, Problem):
                 yield found
                 continue
+            if store.kind == "SecretStore" and store.namespace is None:
+                continue  # its login namespace is not known until it has one
             account, ns = store_identity(eso, store)
             wrong = _binds(store.role, found, account, ns, "store's")
             if wrong:
@@ -228,12 +257,18 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
         if not secret.data and not secret.data_from:
             yield doc.problem(loc, "an ExternalSecret needs data or data_from")
         used = stores.get(secret.store)
-        if used is None:
+        if used is None and secret.store in _written(doc, (*base, "stores"), "name"):
+            pass  # that store was rejected: its own problem says why
+        elif used is None:
             yield doc.problem(
                 (*loc, "store"),
                 f"unknown store {secret.store!r}{_suggest(secret.store, set(stores))}",
             )
-        elif used.kind == "SecretStore" and used.namespace != secret.namespace:
+        elif (
+            used.kind == "SecretStore"
+            and used.namespace is not None
+            and used.namespace != secret.namespace
+        ):
             yield doc.problem(
                 (*loc, "store"),
                 f"SecretStore {used.name!r} is in namespace "

@@ -9,6 +9,7 @@ The hierarchy (exit codes are mapped once, in ``cli.py``)::
     ├── CheckError            a check failed: exit 1
     │   ├── VerifyError       a rendered artifact failed its verifier; carries Problems
     │   ├── StaleOutputError  ``compile --check`` found out/ differing from the spec
+    │   ├── DiffersError      ``diff`` printed a difference (the diff is the message)
     │   ├── OwnershipError    a write would replace a file edited by hand or not picluster's
     │   ├── ApplyError        init/plan/apply: Vault unreachable, TLS, sealed, 403, 5xx, conflict
     │   └── HostError         apply over SSH: one line naming the node
@@ -113,6 +114,16 @@ class StaleOutputError(CheckError):
             f"{self.out_dir}: {len(self.changes)} file(s) differ from the spec; "
             "run `picluster compile`"
         ]
+
+
+class DiffersError(CheckError):
+    """``picluster diff`` found differences; the diff itself, on stdout, says what they are."""
+
+    def __init__(self, out_dir: str) -> None:
+        super().__init__(f"{out_dir}: differs from the spec")
+
+    def lines(self) -> list[str]:
+        return []
 
 
 class OwnershipError(CheckError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +41,21 @@ _STANDARD_TAGS = {
 
 @dataclass
 class Document:
-    """A loaded spec: plain data plus the 1-based position of every key and value."""
+    """A loaded spec: plain data plus the 1-based position of every key and value.
+
+    ``moved`` maps a location in data derived from this document (what is left of an invalid
+    spec, see ``salvage``) back to the document's own; problems are always located in the text.
+    """
 
     file: str
     data: Any
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    moved: Callable[[Loc], Loc] | None = None
+
+    def original(self, loc: Loc) -> Loc:
+        """Where ``loc`` is in the document's text."""
+        return self.moved(loc) if self.moved is not None else loc
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """The position of ``loc``, or of its nearest ancestor that has one."""
@@ -61,6 +70,7 @@ class Document:
 
     def problem(self, loc: Loc, message: str, *, key: bool = False) -> Problem:
         """A Problem located at ``loc``."""
+        loc = self.original(loc)
         line, col = self.position(loc, key=key)
         return Problem(self.file, line, col, dotted(loc), message)
 

