@@ -21,9 +21,38 @@ RESERVED_MOUNTS = {"sys", "auth", "identity", "cubbyhole"}
 BUILTIN_POLICIES = {"default"}
 
 
+# Where the spec pins each chart, and the chart's name: its values are checked against the keys
+# that chart version knows (schemas/k8s/values-keys/).
+CHARTS: tuple[tuple[Loc, str], ...] = (
+    (("kubernetes", "injector", "chart"), "vault"),
+    (("kubernetes", "external_secrets", "chart"), "external-secrets"),
+    (("monitoring", "prometheus", "chart"), "kube-prometheus-stack"),
+    (("monitoring", "grafana", "chart"), "grafana"),
+)
+
+
 def problems(spec: Spec, doc: Document) -> list[Problem]:
     """Every cross-reference problem of ``spec``."""
-    return [*_vault(spec, doc), *_external_secrets(spec, doc), *_monitoring(spec, doc)]
+    return [
+        *_vault(spec, doc),
+        *_external_secrets(spec, doc),
+        *_monitoring(spec, doc),
+        *_chart_values(spec, doc),
+    ]
+
+
+def _chart_values(spec: Spec, doc: Document) -> Iterator[Problem]:
+    """Each chart value the user wrote that the chart does not know, at the key written."""
+    from .verify.kubernetes import unknown_chart_keys
+
+    for loc, name in CHARTS:
+        chart: Any = spec
+        for part in loc:
+            chart = getattr(chart, str(part), None)
+        if chart is None or not chart.values:
+            continue
+        for inside, message in unknown_chart_keys(name, chart.values):
+            yield doc.problem((*loc, "values", *inside), message, key=True)
 
 
 def _duplicates(items: list[Any]) -> set[Any]:

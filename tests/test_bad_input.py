@@ -251,6 +251,12 @@ EXPECTED: dict[str, list[str]] = {
         "13:63: kubernets.external_secrets.stores[0].kind: 'ClusterSecretStor' is not one of: "
         "ClusterSecretStore, SecretStore; did you mean 'ClusterSecretStore'?",
     ],
+    "54-chart-value-typo": [
+        "12:11: kubernetes.injector.chart.values.injector.replica: unknown key for chart "
+        "'vault'; did you mean 'replicas'?",
+        "13:18: kubernetes.injector.chart.values.global.externalVaultAdr: unknown key for "
+        "chart 'vault'; did you mean 'externalVaultAddr'?",
+    ],
     "51-k8s-ca-is-a-key": [
         "8:16: vault.tls.local.ca_cert: 51-k8s-ca-is-a-key.pem: holds a private key; "
         "only the CA certificate may be named here",

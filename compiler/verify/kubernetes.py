@@ -215,13 +215,21 @@ def _values(chart: Any, chart_loc: Loc, values: Any, values_loc: Loc) -> list[Fi
     """Every key of ``values`` that ``chart``'s known-key tree lacks."""
     if not isinstance(chart, str) or not chart:
         return [(values_loc, "the chart is not named, so its values cannot be checked")]
-    tree = values_keys(chart)
-    if tree is None:
+    if values_keys(chart) is None:
         message = f"chart {chart!r} has no schemas/k8s/values-keys/{chart}.json to check values"
         return [(chart_loc, message)]
+    return [((*values_loc, *loc), message) for loc, message in unknown_chart_keys(chart, values)]
+
+
+def unknown_chart_keys(chart: str, values: Any) -> list[Finding]:
+    """(location inside ``values``, message) of each key the chart ``chart`` does not know;
+    nothing when the chart has no known-key tree."""
+    tree = values_keys(chart)
+    if tree is None:
+        return []
     return [
         (loc, f"unknown key for chart {chart!r}" + (f"; did you mean {close!r}?" if close else ""))
-        for loc, close in _unknown_keys(values, tree, values_loc)
+        for loc, close in _unknown_keys(values, tree, ())
     ]
 
 
