@@ -147,6 +147,16 @@ def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
                     "'deny' overrides every other capability; list it alone",
                 )
 
+    auth = vault.kubernetes_auth
+    if auth is not None and auth.ca_cert is None and vault.distribution == "openbao":
+        # Vault runs outside the cluster, so picluster sends disable_local_ca_jwt=true, and
+        # OpenBao then refuses the config write ("kubernetes_ca_cert must be given when
+        # disable_local_ca_jwt is true", builtin/credential/kubernetes/path_config.go).
+        yield doc.problem(
+            ("vault", "kubernetes_auth"),
+            "OpenBao needs the cluster's CA certificate to check the Kubernetes API server: "
+            "set ca_cert (k3s keeps it in /var/lib/rancher/k3s/server/tls/server-ca.crt)",
+        )
     if vault.kubernetes_auth is not None:
         known = set(vault.policies) | BUILTIN_POLICIES
         written = _written(doc, ("vault", "policies"))
@@ -170,6 +180,14 @@ def warnings(spec: Spec, doc: Document) -> list[Problem]:
 
 
 def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:
+    auth = spec.vault.kubernetes_auth
+    if auth is not None and auth.ca_cert is None and spec.vault.distribution == "vault":
+        yield doc.problem(
+            ("vault", "kubernetes_auth"),
+            "warning: without ca_cert, Vault checks the Kubernetes API server against the "
+            "nodes' system CAs, which do not hold a cluster's own CA (k3s, kubeadm): every "
+            "login would fail; set ca_cert unless the API server's certificate is public",
+        )
     unseal = spec.vault.unseal
     if unseal.service:
         yield doc.problem(

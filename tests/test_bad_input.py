@@ -257,6 +257,11 @@ EXPECTED: dict[str, list[str]] = {
         "13:18: kubernetes.injector.chart.values.global.externalVaultAdr: unknown key for "
         "chart 'vault'; did you mean 'externalVaultAddr'?",
     ],
+    "55-openbao-kubernetes-auth-without-ca": [
+        "8:5: vault.kubernetes_auth: OpenBao needs the cluster's CA certificate to check the "
+        "Kubernetes API server: set ca_cert (k3s keeps it in "
+        "/var/lib/rancher/k3s/server/tls/server-ca.crt)",
+    ],
     "51-k8s-ca-is-a-key": [
         "8:16: vault.tls.local.ca_cert: 51-k8s-ca-is-a-key.pem: holds a private key; "
         "only the CA certificate may be named here",

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from compiler.apply.vault_desired import desired
+from compiler.apply.vault_model import Current
+from compiler.apply.vault_plan import plan
+from compiler.check import load
 from compiler.pipeline import Build, build
 from tests.support import REFERENCE, ROOT
 
@@ -187,3 +191,20 @@ def test_one_name_for_the_ca(ref: dict[str, str], ha: Build) -> None:
         assert stray not in everything
     assert f"CA_CERT={CA}" in ref[f"{NODE}/usr/local/bin/vault-unseal.sh"]
     assert f"CA as {CA}" in ref["pki/node1/openssl.conf"]
+
+
+def test_k8s_auth_config_sends_no_deprecated_parameter(tmp_path: Path) -> None:
+    """The config is written over the API with the fields of Vault's API documentation
+    (auth/kubernetes/config) that are not deprecated: no ``issuer``, no
+    ``disable_iss_validation`` (deprecated since Vault 1.9)."""
+    loaded = load(REFERENCE)
+    steps = plan(desired(loaded.spec, loaded.inputs, "a.b.c", loaded.doc), Current()).steps
+    (config,) = [s for s in steps if s.path == "auth/kubernetes/config"]
+    assert config.body is not None
+    assert sorted(config.body) == [
+        "disable_local_ca_jwt",
+        "kubernetes_ca_cert",
+        "kubernetes_host",
+        "pem_keys",
+        "token_reviewer_jwt",
+    ]

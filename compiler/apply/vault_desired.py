@@ -75,12 +75,12 @@ def desired(
     if auth is None:
         return Desired(engines, policies, kv_reads=_kv_reads(spec, doc))
     ca = inputs.kubernetes_ca_cert.decode() if inputs.kubernetes_ca_cert else ""
+    # issuer and disable_iss_validation are deprecated (Vault 1.9; OpenBao inherited that):
+    # never sent, so the server keeps its defaults (no issuer check).
     config = {
         "kubernetes_host": auth.host.rstrip("/"),
         "kubernetes_ca_cert": ca,
         "pem_keys": [],
-        "issuer": "",
-        "disable_iss_validation": True,
         # Vault runs on the Pi nodes, outside the cluster: never fall back to a pod's own CA
         # and token, which would silently replace the ones above.
         "disable_local_ca_jwt": True,
