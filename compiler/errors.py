@@ -102,17 +102,29 @@ class VerifyError(ProblemsMixin, CheckError):
 
 
 class StaleOutputError(CheckError):
-    """``out/`` is not what the spec compiles to."""
+    """``out/`` is not what the spec compiles to.
 
-    def __init__(self, out_dir: str, changes: list[str]) -> None:
+    ``changes`` are ``path: reason`` lines; ``forced`` of them are files picluster cannot vouch
+    for (edited by hand, or not its own), which only ``compile --force`` replaces.
+    """
+
+    def __init__(self, out_dir: str, changes: list[str], forced: int = 0) -> None:
         self.out_dir = out_dir
         self.changes = changes
+        self.forced = forced
         super().__init__(f"{out_dir}: stale")
 
     def lines(self) -> list[str]:
+        n = len(self.changes)
+        if self.forced:
+            advice = (
+                f"{self.forced} of them hold changes not made by picluster: move each change "
+                "into the spec, then run `picluster compile --force` (it replaces them)"
+            )
+        else:
+            advice = "run `picluster compile`"
         return [f"{self.out_dir}/{c}" for c in self.changes] + [
-            f"{self.out_dir}: {len(self.changes)} file(s) differ from the spec; "
-            "run `picluster compile`"
+            f"{self.out_dir}: {n} file(s) differ from the spec; {advice}"
         ]
 
 

@@ -44,6 +44,7 @@ class Build:
 class Result:
     build: Build
     written: list[str] = field(default_factory=list)
+    strangers: list[str] = field(default_factory=list)  # --check: files not picluster's
 
 
 @contextmanager
@@ -128,8 +129,10 @@ def compile_tree(options: Options) -> Result:
         raise InputError(f"{options.out_dir}: exists and is not a directory")
     if options.check:
         changes = output.differences(options.out_dir, artifacts)
+        result.strangers = output.strangers(options.out_dir, artifacts)
         if changes:
-            raise StaleOutputError(str(options.out_dir), [str(c) for c in changes])
+            forced = sum(1 for c in changes if c.reason in output.FORCED)
+            raise StaleOutputError(str(options.out_dir), [str(c) for c in changes], forced)
         return result
     result.written = output.write(options.out_dir, artifacts, force=options.force)
     return result
