@@ -56,8 +56,8 @@ class ChartRules:
     # The upstream keys are listed, and any other key is accepted too (sub-charts, and blocks
     # rendered whole whose values.yaml shows only some fields).
     passthrough: frozenset[str] = frozenset()
-    # Keys that upstream documents only in comments under an empty mapping, listed by hand
-    # because picluster or its users rely on them (they replace the free-form "*").
+    # Keys that upstream documents only in comments but the templates read, listed by hand
+    # because picluster or its users rely on them (under an empty mapping they replace "*").
     listed: Mapping[str, Tree] = field(default_factory=dict)
 
 
@@ -212,6 +212,9 @@ CHARTS: dict[str, ChartRules] = {
         ),
         # templates/route.yaml, listenerset.yaml: range $name, ... := .Values.route
         passthrough=frozenset({"route", "listenerSet"}),
+        # Commented out in values.yaml ("Set these to override the Prometheus global scrape
+        # interval/timeout"), read by templates/servicemonitor.yaml.
+        listed={"serviceMonitor": {"namespace": {}, "interval": {}, "scrapeTimeout": {}}},
     ),
 }
 
