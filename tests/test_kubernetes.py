@@ -199,7 +199,7 @@ def test_argocd_applications_carry_the_chart_values_and_sync_in_order(tmp_path: 
     docs = dict(objects(flavour(tmp_path, "argocd")))
     app = docs["kubernetes/argocd/kube-prometheus-stack.yaml"]
     chart, git = app["spec"]["sources"]
-    assert (chart["chart"], chart["targetRevision"]) == ("kube-prometheus-stack", "77.0.0")
+    assert (chart["chart"], chart["targetRevision"]) == ("kube-prometheus-stack", "88.5.3")
     assert (
         "additionalScrapeConfigs" in chart["helm"]["valuesObject"]["prometheus"]["prometheusSpec"]
     )
@@ -219,7 +219,7 @@ def test_plain_layout_writes_values_files_for_helm(tmp_path: Path) -> None:
     values = next(a for a in b.artifacts if a.path == "kubernetes/vault/values.yaml")
     assert values.kind == "helm-values"
     lines = values.text.splitlines()
-    assert lines[1] == "# chart: https://helm.releases.hashicorp.com vault 0.30.0"
+    assert lines[1] == "# chart: https://helm.releases.hashicorp.com vault 0.34.1"
     assert lines[2].startswith("# helm upgrade --install vault vault --repo ")
     assert not any(
         a.path.startswith(("kubernetes/flux/", "kubernetes/argocd/")) for a in b.artifacts

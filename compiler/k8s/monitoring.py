@@ -109,7 +109,9 @@ def _grafana(grafana: Grafana) -> App:
     chart = helm(
         grafana.chart,
         repo_name="grafana",
-        repo_url="https://grafana.github.io/helm-charts",
+        # The chart moved to grafana-community in January 2026 (grafana/helm-charts
+        # charts/grafana/README.md); the old repository gets no new releases.
+        repo_url="https://grafana-community.github.io/helm-charts",
         name="grafana",
         release=grafana.release,
         values=values,

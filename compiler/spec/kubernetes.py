@@ -97,7 +97,7 @@ class Injector(Model):
 
     namespace: Name = "vault"
     release: Name = "vault"
-    chart: Chart = Chart(version="0.30.0")
+    chart: Chart = Chart(version="0.34.1")
 
 
 class Store(Model):
@@ -137,7 +137,7 @@ class ExternalSecrets(Model):
     namespace: Name = "external-secrets"
     release: Name = "external-secrets"
     service_account: Name = "external-secrets"
-    chart: Chart = Chart(version="0.19.2")
+    chart: Chart = Chart(version="2.9.0")
     stores: list[Store] = []
     secrets: list[ExternalSecret] = []
 
@@ -159,7 +159,7 @@ class Prometheus(Model):
     role: Name = Field(default="prometheus", description="A role of vault.kubernetes_auth.roles.")
     run_as_group: int = Field(default=2000, ge=0, le=2147483647)
     scrape_interval: Duration = "60s"
-    chart: Chart = Chart(version="77.0.0")
+    chart: Chart = Chart(version="88.5.3")
 
 
 class Dashboard(Model):
@@ -173,7 +173,7 @@ class Grafana(Model):
     folder: DisplayText = "Infrastructure"
     provider: Name = "infrastructure"
     dashboards: dict[Name, Dashboard] = {}
-    chart: Chart = Chart(version="9.3.0")
+    chart: Chart = Chart(version="12.11.1")
 
 
 class Monitoring(Model):

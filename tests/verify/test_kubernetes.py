@@ -177,7 +177,7 @@ APPLICATION: dict[str, Any] = {
             {
                 "repoURL": "https://charts.external-secrets.io",
                 "chart": "external-secrets",
-                "targetRevision": "0.19.2",
+                "targetRevision": "2.9.0",
                 "helm": {"valuesObject": {"installCRDs": True, "replicaCount": 1}},
             }
         ],
