@@ -17,7 +17,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar, merge_attrib
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.reader import ReaderError
 
 from .errors import Problem, SpecError
@@ -27,6 +27,10 @@ Loc = tuple[str | int, ...]
 # The reference spec has a few hundred nodes; a 1000-policy spec some tens of thousands.
 # An alias bomb reaches this in microseconds.
 MAX_NODES = 200_000
+# Bounds on any input, checked before anything else reads it.
+MAX_BYTES = 8 * 1024 * 1024  # the reference spec is 4 KiB, a 1000-item spec about 200 KiB
+MAX_DEPTH = 64  # the spec nests about 8 deep; chart values a dozen more
+MAX_NUMBER_LENGTH = 64  # digits: Python refuses to read an int of more than 4300
 
 _STANDARD_TAGS = {
     "tag:yaml.org,2002:str",
@@ -93,12 +97,17 @@ def _yaml() -> YAML:
 
 
 def load(text: str, file: str) -> Document:
-    """Parse ``text`` (the content of ``file``) into a :class:`Document`.
+    """Parse ``text`` (the content of ``file``) into a :class:`Document`, in bounded time and
+    memory whatever it holds.
 
     Raises:
-        SpecError: on a YAML syntax error, a duplicate key, a tag, an alias bomb or an
-            empty document.
+        SpecError: on a YAML syntax error, a duplicate key, a tag, an alias bomb, nesting too
+            deep, a document too large, or an empty document.
     """
+    if len(text) > MAX_BYTES:
+        size = f"{len(text.encode()) / 1024 / 1024:.1f} MiB"
+        message = f"the file is {size}; a spec may be at most {MAX_BYTES // 1024 // 1024} MiB"
+        raise SpecError([Problem(file, 1, 1, "", message)])
     return _load_fast(text, file) or load_round_trip(text, file)
 
 
@@ -106,6 +115,10 @@ def load_round_trip(text: str, file: str) -> Document:
     """:func:`load` by the round-trip loader alone: slower, and the one that words errors."""
     try:
         root = _yaml().load(text)
+    except RecursionError:
+        # load() measures the depth first; this is for a direct caller.
+        message = f"nested more than {MAX_DEPTH} levels deep"
+        raise SpecError([Problem(file, 1, 1, "", message)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -127,10 +140,6 @@ def load_round_trip(text: str, file: str) -> Document:
     return doc
 
 
-class _Unsupported(Exception):
-    """The fast path met something only the round-trip loader reports well."""
-
-
 _FAST_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -138,66 +147,227 @@ _FAST_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_COLLECTION_TAGS = {
+    "MappingStartEvent": "tag:yaml.org,2002:map",
+    "SequenceStartEvent": "tag:yaml.org,2002:seq",
+}
+_INT = "tag:yaml.org,2002:int"
+
+
+class _ElsewhereError(Exception):
+    """The document is well within bounds, but holds something the round-trip loader words."""
+
+
+@dataclass
+class _Frame:
+    """A mapping or list being read: where it is, and what it has so far."""
+
+    value: dict[str, Any] | list[Any]
+    loc: Loc
+    anchor: str | None
+    first: int  # the value count when it began: its size, aliases expanded, is the difference
+    marks: int  # where its positions begin in the reader's list of positions
+    key: tuple[str, Loc] | None = None  # a mapping's key awaiting its value
+
+
+class _Reader:
+    """One pass over a document's parse events into plain data with positions, no recursion.
+
+    Every bound is enforced as it goes: nesting depth, and the number of values with aliases
+    expanded (an alias bomb stops at its first alias past the budget). Whatever it does not read
+    itself is remembered in ``elsewhere`` while it goes on measuring to the end.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.doc = Document(file, None)
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int, Loc, int, int]] = {}  # value, size, loc, marks
+        self.marks: list[tuple[bool, Loc, tuple[int, int]]] = []  # (is key, loc, position)
+        self.count = 0
+        self.root: Any = None
+        self.elsewhere = False
+
+    # --- where things are --------------------------------------------------------------
+
+    def _mark(self, key: bool, loc: Loc, position: tuple[int, int]) -> None:
+        (self.doc.keys if key else self.doc.values)[loc] = position
+        self.marks.append((key, loc, position))
+
+    def _next_loc(self) -> Loc:
+        """Where the next value goes."""
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            return (*top.loc, len(top.value))
+        return top.key[1] if top.key is not None else top.loc
+
+    def _fail(self, position: tuple[int, int], loc: Loc, message: str) -> None:
+        shown = dotted(loc[:8]) + ("..." if len(loc) > 8 else "")
+        raise SpecError([Problem(self.doc.file, *position, shown, message)])
+
+    def _count(self, n: int, position: tuple[int, int], loc: Loc) -> None:
+        self.count += n
+        if self.count <= MAX_NODES:
+            return
+        if n == 1:
+            self._fail(position, loc, f"the document has more than {MAX_NODES} values")
+        # An alias: point at the key or list that holds it.
+        holder = loc if isinstance(loc[-1], str) else loc[:-1]
+        position = self.doc.values.get(holder, position)
+        message = f"the aliases here expand to more than {MAX_NODES} values (an alias bomb?)"
+        self._fail(position, holder, message)
+
+    def _place(self, value: Any, position: tuple[int, int]) -> Loc:
+        loc = self._next_loc()
+        if not self.stack:
+            self.root = value
+        else:
+            top = self.stack[-1]
+            if isinstance(top.value, list):
+                top.value.append(value)
+            else:
+                name = loc[-1]
+                if name in top.value:
+                    self.elsewhere = True  # a duplicate key: the round-trip loader words it
+                top.value[str(name)] = value
+                top.key = None
+        self._mark(False, loc, position)
+        return loc
+
+    # --- events ------------------------------------------------------------------------
+
+    def collection(self, event: Any, mapping: bool) -> None:
+        position = _position(event)
+        tag = event.tag
+        if (
+            tag is not None
+            and str(getattr(tag, "value", tag)) != _COLLECTION_TAGS[type(event).__name__]
+        ):
+            self.elsewhere = True
+        value: dict[str, Any] | list[Any] = {} if mapping else []
+        first, marks = self.count, len(self.marks)
+        loc = self._place(value, position)
+        if len(self.stack) >= MAX_DEPTH:
+            self._fail(position, loc, f"nested more than {MAX_DEPTH} levels deep")
+        self._count(1, position, loc)
+        self.stack.append(_Frame(value, loc, event.anchor, first, marks))
+
+    def end(self) -> None:
+        frame = self.stack.pop()
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = (
+                frame.value,
+                self.count - frame.first,
+                frame.loc,
+                frame.marks,
+                len(self.marks),
+            )
+
+    def alias(self, event: Any) -> None:
+        if event.anchor not in self.anchors:
+            raise _ElsewhereError  # an undefined alias
+        value, size, source, begin, end = self.anchors[event.anchor]
+        position = _position(event)
+        loc = self._place(value, position)
+        self._count(size, position, loc)
+        # Inside an alias, each part is located where its anchor's text has it.
+        for key, inner, at in self.marks[begin:end]:
+            if len(inner) > len(source):
+                self._mark(key, (*loc, *inner[len(source) :]), at)
+
+    def scalar(self, event: Any, resolver: Any, constructor: Any) -> None:
+        position = _position(event)
+        resolved: Any = event.tag
+        if resolved is None or resolved == "!":
+            resolved = resolver.resolve(ScalarNode, event.value, event.implicit)
+        tag = str(getattr(resolved, "value", resolved))  # ruamel 0.18 has Tag objects
+        is_key = (
+            bool(self.stack)
+            and isinstance(self.stack[-1].value, dict)
+            and (self.stack[-1].key is None)
+        )
+        if tag == _INT and len(event.value) > MAX_NUMBER_LENGTH:
+            loc = self.stack[-1].loc if is_key else self._next_loc()
+            self._fail(
+                position,
+                loc,
+                f"a number {len(event.value)} characters long is not allowed here; "
+                "put it in quotes if it is text",
+            )
+        if tag in _FAST_TAGS:
+            node = ScalarNode(resolved, event.value, event.start_mark, event.end_mark, event.style)
+            value = constructor.construct_object(node)
+        else:
+            self.elsewhere = True  # a tag, a date, a merge key: words from the round-trip
+            value = event.value
+        if is_key:
+            top = self.stack[-1]
+            name = value if isinstance(value, str) else _key_text(value)
+            loc = (*top.loc, name)
+            self._mark(True, loc, position)
+            top.key = (name, loc)
+            self._count(1, position, loc)
+            return
+        loc = self._place(value, position)
+        self._count(1, position, loc)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, 1, loc, len(self.marks) - 1, len(self.marks))
+
+
+def _position(event: Any) -> tuple[int, int]:
+    return (event.start_mark.line + 1, event.start_mark.column + 1)
 
 
 def _load_fast(text: str, file: str) -> Document | None:
-    """The common case, fast: a well-formed mapping of plain maps, lists and scalars, parsed by
-    the C parser (``ruamel.yaml.clib``, when installed) into nodes that carry their positions.
+    """The common case, fast, and every bound, for any input: one pass over the parser's
+    events (the C parser of ``ruamel.yaml.clib`` when installed; it never recurses), building
+    plain maps, lists and scalars with their positions.
 
-    Anything else (a syntax error, a duplicate or merge key, a tag, a date, an alias bomb, a
-    top level that is not a mapping) returns None, and the round-trip loader reads the file
-    again to report it exactly.
+    Anything this pass does not read itself (a syntax error, a duplicate or merge key, a tag, a
+    date, a key that is not a scalar, a second document, a top level that is not a mapping)
+    returns None once the document is measured, and the round-trip loader reads the file again
+    to word it: within the bounds checked here, so it can never run away.
+
+    Raises:
+        SpecError: the nesting is too deep, the aliases expand past the budget, or a number is
+            too long to be one.
     """
     yaml = YAML(typ="safe")
+    resolver, constructor = yaml.resolver, yaml.constructor
+    reader = _Reader(file)
+    documents = 0
     try:
-        root = yaml.compose(text)
-        if not isinstance(root, MappingNode):
-            return None
-        doc = Document(file, None)
-        doc.values[()] = (root.start_mark.line + 1, root.start_mark.column + 1)
-        budget = [MAX_NODES]
-        constructor = yaml.constructor
-
-        def plain(node: Node, loc: Loc) -> Any:
-            budget[0] -= 1
-            if budget[0] < 0:
-                raise _Unsupported
-            if isinstance(node, MappingNode):
-                if node.tag != "tag:yaml.org,2002:map":
-                    raise _Unsupported  # a tagged mapping: refused, with the loader's words
-                out: dict[str, Any] = {}
-                for key_node, value_node in node.value:
-                    key = plain(key_node, (*loc, "?"))
-                    if key_node.tag == "tag:yaml.org,2002:merge" or isinstance(key, dict | list):
-                        raise _Unsupported
-                    name = key if isinstance(key, str) else _key_text(key)
-                    if name in out:
-                        raise _Unsupported  # a duplicate: the round-trip loader words it
-                    child = (*loc, name)
-                    doc.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                    doc.values[child] = (
-                        value_node.start_mark.line + 1,
-                        value_node.start_mark.column + 1,
-                    )
-                    out[name] = plain(value_node, child)
-                return out
-            if isinstance(node, SequenceNode):
-                if node.tag != "tag:yaml.org,2002:seq":
-                    raise _Unsupported
-                items = []
-                for i, item in enumerate(node.value):
-                    child = (*loc, i)
-                    doc.values[child] = (item.start_mark.line + 1, item.start_mark.column + 1)
-                    items.append(plain(item, child))
-                return items
-            if node.tag not in _FAST_TAGS:
-                raise _Unsupported
-            return constructor.construct_object(node, deep=True)
-
-        doc.data = plain(root, ())
-        return doc
-    except (_Unsupported, YAMLError, ValueError, TypeError):
+        for event in yaml.parse(text):
+            kind = type(event).__name__
+            stack = reader.stack
+            if (
+                stack
+                and isinstance(stack[-1].value, dict)
+                and stack[-1].key is None
+                and kind in ("MappingStartEvent", "SequenceStartEvent", "AliasEvent")
+            ):
+                reader.elsewhere = True  # a key that is not a scalar
+            if kind == "ScalarEvent":
+                reader.scalar(event, resolver, constructor)
+            elif kind == "MappingStartEvent":
+                reader.collection(event, mapping=True)
+            elif kind == "SequenceStartEvent":
+                reader.collection(event, mapping=False)
+            elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+                reader.end()
+            elif kind == "AliasEvent":
+                reader.alias(event)
+            elif kind == "DocumentStartEvent":
+                documents += 1
+                if documents > 1:
+                    return None  # a second document: refused, in the round-trip's words
+    except (YAMLError, _ElsewhereError):
         return None
+    if reader.elsewhere or not isinstance(reader.root, dict):
+        return None
+    reader.doc.data = reader.root
+    return reader.doc
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:

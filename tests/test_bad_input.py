@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from compiler.cli import main
-from compiler.yamlio import MAX_NODES
+from compiler.yamlio import MAX_BYTES, MAX_DEPTH, MAX_NODES
 from tests.support import ROOT
 
 BAD_SPECS = ROOT / "tests" / "bad_specs"
@@ -348,3 +348,72 @@ def test_tag_never_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     )
     assert not (tmp_path / "MARKER").exists()
     assert not (tmp_path / "out").exists()
+
+
+# --- bounded input: whatever the file holds, one located line, in bounded time and memory ----
+
+
+def _refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> list[str]:
+    (tmp_path / "spec.yaml").write_text(text, encoding="utf-8")
+    result = run(tmp_path, monkeypatch, "validate", "spec.yaml")
+    assert "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+    return result.stderr.splitlines()
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000], ids=["1e3", "1e5"])
+def test_deep_flow_nesting_is_refused_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, depth: int
+) -> None:
+    """1000 brackets overflowed Python's recursion; 100 000 crashed the C parser's composer."""
+    lines = _refused(tmp_path, monkeypatch, "vault: " + "[" * depth + "\n")
+    # The 64th bracket opens the 65th level: column 8 + 63.
+    assert lines == [
+        f"spec.yaml:1:71: vault[0][0][0][0][0][0][0]...: nested more than {MAX_DEPTH} levels deep"
+    ]
+
+
+def test_deep_block_nesting_is_refused_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = _refused(tmp_path, monkeypatch, "vault:\n  x:\n  " + "- " * 100_000 + "a\n")
+    # Each "- " opens a list, two columns on: the 64th under x starts at column 3 + 2 * 62.
+    assert lines == [
+        f"spec.yaml:3:127: vault.x[0][0][0][0][0][0]...: nested more than {MAX_DEPTH} levels deep"
+    ]
+
+
+def test_a_number_of_100000_digits_is_refused_where_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = 'vault:\n  version: "2.7.2"\n  api_port: ' + "9" * 100_000 + "\n"
+    assert _refused(tmp_path, monkeypatch, text) == [
+        "spec.yaml:3:13: vault.api_port: a number 100000 characters long is not allowed here; "
+        "put it in quotes if it is text"
+    ]
+
+
+def test_an_alias_bomb_beside_a_duplicate_key_is_still_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A duplicate key once sent the file to the loader that words errors, which expanded the
+    bomb (past 1.1 GB) to print the duplicate's value. The bound comes first now."""
+    lines = [
+        "kubernetes:",
+        '  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+    ]
+    lines += [f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 30)]
+    lines += ["  l0: again", 'vault: {version: "2.7.2", nodes: [{name: a, address: 10.0.0.1}]}']
+    # As in test_alias_bomb_is_cut_short: the budget runs out inside l5 (line 7, column 7).
+    assert _refused(tmp_path, monkeypatch, "\n".join(lines) + "\n") == [
+        f"spec.yaml:7:7: kubernetes.l5: {BOMB}"
+    ]
+
+
+def test_a_file_past_the_size_limit_is_refused_before_it_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "vault:\n  x: '" + "a" * (MAX_BYTES + 1) + "'\n"
+    assert _refused(tmp_path, monkeypatch, text) == [
+        "spec.yaml:1:1: the file is 8.0 MiB; a spec may be at most 8 MiB"
+    ]
