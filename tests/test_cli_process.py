@@ -98,3 +98,21 @@ def test_a_module_that_fails_to_import_is_an_internal_error_not_a_traceback(
     log = Path(stderr.strip().removeprefix(prefix))
     assert "ImportError: a broken install" in log.read_text()
     log.unlink()
+
+
+@pytest.mark.parametrize(
+    "token", ["hvs.tökén", "hvs.a b", "hvs.\x7f"], ids=["unicode", "space", "control"]
+)
+def test_a_token_that_cannot_be_one_is_refused_before_anything_is_sent(
+    project: Path, token: str
+) -> None:
+    """An HTTP header cannot carry it (requests raised UnicodeEncodeError: exit 3); the value
+    itself is never shown."""
+    env = {"VAULT_TOKEN": token, "BAO_TOKEN": ""}
+    done = picluster(project, "plan", "--only", "vault", env=env)
+    stderr = done.stderr.decode()
+    assert (done.returncode, stderr) == (
+        2,
+        "environment variable VAULT_TOKEN does not hold a Vault token "
+        "(a token is printable ASCII without spaces)\n",
+    )

@@ -30,6 +30,7 @@ RETRIES = 3  # a 5xx or a refused connection is retried this many times, with ba
 BACKOFF = 0.25  # urllib3 waits 0, 0.5 then 1 s before the 2nd, 3rd and 4th attempts
 TOKEN_VARIABLES = ("VAULT_TOKEN", "BAO_TOKEN")
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}\Z")
 
 
 def address(spec: Spec) -> str:
@@ -173,13 +174,23 @@ def token(spec: Spec, inputs: Inputs, env: Mapping[str, str]) -> str:
     """
     for name in TOKEN_VARIABLES:
         if env.get(name, "").strip():
-            return env[name].strip()
+            return _token_text(env[name].strip(), f"environment variable {name}")
     token_file = spec.vault.api.token_file
     if token_file is None:
         raise InputError("no Vault token: set VAULT_TOKEN or BAO_TOKEN, or vault.api.token_file")
     value = _read_secret_file(inputs.base_dir / token_file, token_file, "vault.api.token_file")
     if not value:
         raise InputError(f"{token_file}: empty (vault.api.token_file)")
+    return _token_text(value, f"{token_file} (vault.api.token_file)")
+
+
+def _token_text(value: str, where: str) -> str:
+    """``value`` if it can be a token: printable ASCII without spaces, as every Vault and
+    OpenBao token is (an HTTP header could not carry anything else). Never shown."""
+    if not _TOKEN.match(value):
+        raise InputError(
+            f"{where} does not hold a Vault token (a token is printable ASCII without spaces)"
+        )
     return value
 
 
