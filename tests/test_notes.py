@@ -1,8 +1,17 @@
-"""One test per mistake of the source procedure (shared/seed/NOTES.md) in the host artifacts.
+"""One test per mistake of the hand-written procedure picluster replaces, in what it produces.
 
-Each test reads the compiled reference spec (and, where it matters, the three-node example) and
-asserts the corrected form. Expected paths come from picluster.yaml as a user wrote it, never
-from the compiler's own layout code.
+The procedure (installing Vault on a Pi by hand, then ESO and the injector) typed ``mkidr``,
+chowned without sudo, used three names for one certificate, left paths unquoted in HCL and raft
+without node_id/retry_join, left ``{{ vault_bin_path }}`` unrendered, used the obsolete
+``Capabilities=``, logged the unseal script to a file named ``info``, read ``.keys[]`` where
+init writes ``unseal_keys_b64``, looped forever without a timeout, skipped TLS verification,
+read a keys file holding the root token as the vault user, wrote a policy under one name and
+loaded it under another, and sent deprecated Kubernetes auth parameters. Each test reads the
+compiled reference spec (and, where it matters, the three-node example) and asserts the
+corrected form. Expected paths come from picluster.yaml as a user wrote it, never from the
+compiler's own layout code. (The Kubernetes side's corrections — no namespace on cluster-scoped
+objects, ``external-secrets.io/v1``, a mounted CA instead of ``tls-skip-verify`` — are in
+``tests/test_kubernetes.py``.)
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.support import REFERENCE, ROOT, need
 
@@ -104,3 +106,55 @@ def test_check_fails_after_a_spec_change_that_was_not_recompiled(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Failed" in result.stdout
     assert "out/hosts/node1/etc/systemd/system/vault.service: differs" in result.stdout
+
+
+def readme_snippet() -> dict[str, Any]:
+    """The README's `.pre-commit-config.yaml`, as a user copies it."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### pre-commit", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config: dict[str, Any] = yaml.safe_load(block)
+    return config
+
+
+def test_the_readme_snippet_works_as_written_from_a_plain_clone(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Its `rev` resolves in a plain `git clone` of this repository (no tag is assumed to
+    travel), and both hooks pass on a repository holding that commit's spec and out/."""
+    pre_commit = need("pre-commit", "git")["pre-commit"]
+    config = readme_snippet()
+    (entry,) = config["repos"]
+    rev = str(entry["rev"])
+    assert [h["id"] for h in entry["hooks"]] == ["picluster-validate", "picluster-check"]
+    clone = tmp_path / "picluster"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, env=env)
+    found = subprocess.run(
+        ["git", "-C", str(clone), "cat-file", "-e", f"{rev}^{{commit}}"], check=False
+    )
+    assert found.returncode == 0, f"rev {rev} is not a commit of a plain clone of this repository"
+    # A user's repository, as of that commit: its spec, CA files and compiled tree.
+    repo = tmp_path / "homelab"
+    repo.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(clone), "archive", rev, "picluster.yaml", "pki", "out"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
+    entry["repo"] = str(clone)
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    done = subprocess.run(
+        [pre_commit, "run", "--all-files", "--color=never"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "picluster validate" in done.stdout
+    assert "picluster compile --check" in done.stdout
