@@ -433,3 +433,37 @@ def test_a_saved_hosts_plan_runs_as_shown_or_not_at_all(
     missing = str(one.directory / "missing.plan")
     result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", missing])
     assert (result.exit_code, result.stderr) == (2, f"{missing}: no such plan file\n")
+
+
+def test_an_apply_whose_stdout_closes_goes_on_to_its_end(one: World) -> None:
+    """`picluster apply | head -1`: the reader goes away after the first line; the apply still
+    runs every step (a half-applied node is worse than lost output), then says so on stderr."""
+    import sys
+
+    from tests.support import ROOT
+
+    spec = str(write_spec(one.directory, one.spec))
+    root = str(one.directory / "roots" / "{node}")
+    read, write = os.pipe()
+    os.close(read)  # as `head -1` would once it has its line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "compiler", "apply", spec, "--only", "hosts", "--root", root],
+            cwd=one.directory,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr.decode()) == (
+        0,
+        "picluster apply: stdout was closed; the rest of its output was dropped, "
+        "and it ran to its end\n",
+    )
+    assert plan_lines(one) == [
+        f"node1 (root@127.0.0.1:{one.nodes[0].port}): 0 to create, 0 to change, 0 to remove; "
+        "up to date"
+    ]
