@@ -5,7 +5,8 @@ The hierarchy (exit codes are mapped once, in ``cli.py``)::
     CompilerError
     ├── InputError            bad input: exit 2
     │   ├── SpecError         the spec is unreadable or invalid; carries located Problems
-    │   └── InputFileError    a file named on the command line or in the spec is missing
+    │   ├── InputFileError    a file named on the command line or in the spec is missing
+    │   └── UnsafeOutputError out/ is, or holds, a symbolic link or a special file
     ├── CheckError            a check failed: exit 1
     │   ├── VerifyError       a rendered artifact failed its verifier; carries Problems
     │   ├── StaleOutputError  ``compile --check`` found out/ differing from the spec
@@ -85,6 +86,11 @@ class SpecError(ProblemsMixin, InputError):
 
 class InputFileError(InputError):
     """A file that must exist does not, or cannot be read."""
+
+
+class UnsafeOutputError(InputError):
+    """``out/`` must be a tree of plain files and directories: a link in it could make a compile
+    write, or a diff read, outside it. Nothing is read through it or written."""
 
 
 class CheckError(CompilerError):

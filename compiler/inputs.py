@@ -26,7 +26,7 @@ _PEM_BLOCK = re.compile(
 class Inputs:
     """What the targets and the apply step need besides the spec."""
 
-    source: str  # the spec's file name, for the "generated from" headers
+    source: str  # the spec's file name, for the "generated from" headers; printable
     ca_cert: bytes | None = None  # PEM, normalised
     ca_cert_path: Path | None = None  # the same file, for TLS verification at apply time
     kubernetes_ca_cert: bytes | None = None  # the cluster CA, PEM, normalised
@@ -46,9 +46,16 @@ def read(spec: Spec, doc: Document) -> tuple[Inputs, list[Problem]]:
     if auth is not None and auth.ca_cert is not None:
         loc = ("vault", "kubernetes_auth", "ca_cert")
         k8s_ca = _read_ca(doc, loc, base, auth.ca_cert, problems)
+    source = shown_name(Path(doc.file).name)
     if problems:
-        return Inputs(Path(doc.file).name), problems
-    return Inputs(Path(doc.file).name, ca_cert, ca_path, k8s_ca, base), []
+        return Inputs(source), problems
+    return Inputs(source, ca_cert, ca_path, k8s_ca, base), []
+
+
+def shown_name(name: str) -> str:
+    """The spec's file name as it may appear in a generated file's header comment: what is not
+    printable (a newline would end the comment and start a command) is escaped, ``\\n``."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in name)
 
 
 def _read_ca(

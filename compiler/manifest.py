@@ -1,8 +1,9 @@
 """``out/manifest.json``: what picluster generated, with hashes, node modes and owners.
 
 It is what lets a compile remove the files it generated before and no longer generates (and
-nothing else), tell a hand edit from a spec change, and skip re-verifying what this same version
-already verified. It is written last, after every verifier passed.
+nothing else), tell a hand edit from a spec change, and what apply reads for each file's mode
+and owner on the node. It is written last, after every verifier passed. It is a record, never a
+trust anchor: what was verified is kept outside out/ (``verified``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from . import __version__
 from .artifact import Artifact
+from .files import read_plain
 
 MANIFEST = "manifest.json"
-# The manifest names the compiler that verified the files: another version verifies anew.
+# The manifest names the compiler that generated the files.
 GENERATOR = f"picluster {__version__}"
 
 
@@ -51,7 +53,7 @@ class Manifest:
 def read(out_dir: Path) -> Manifest:
     """The manifest in ``out_dir``; paths that would leave ``out_dir`` are dropped."""
     try:
-        body = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        body = json.loads(read_plain(out_dir / MANIFEST).decode("utf-8"))
     except (OSError, ValueError):
         return Manifest()
     if not isinstance(body, dict) or not isinstance(body.get("files"), dict):
@@ -69,15 +71,3 @@ def _inside(path: object) -> bool:
     if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path:
         return False
     return all(part not in ("", ".", "..") for part in path.split("/"))
-
-
-def verified_before(previous: Manifest, artifacts: Iterable[Artifact]) -> set[str]:
-    """The artifacts this version of picluster already verified.
-
-    The manifest is written only after every verifier passed, so an artifact whose bytes hash to
-    its entry, under the same generator, passed then and would pass now (verifiers depend only on
-    an artifact's bytes).
-    """
-    if previous.generator != GENERATOR:
-        return set()
-    return {a.path for a in artifacts if previous.hashes.get(a.path) == a.sha256}

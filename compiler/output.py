@@ -13,13 +13,15 @@ import ctypes
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import manifest
 from .artifact import Artifact
-from .errors import OwnershipError
+from .errors import InputError, OwnershipError, UnsafeOutputError
+from .files import read_plain
 from .manifest import MANIFEST
 
 STAGING_SUFFIX = ".picluster-staging"
@@ -50,18 +52,40 @@ def _disk_mode(artifact: Artifact) -> int:
     return 0o755 if artifact.mode & 0o111 else 0o644
 
 
-def _sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
 def _files(out_dir: Path) -> Iterator[str]:
-    if out_dir.is_dir():
-        for path in out_dir.rglob("*"):
-            if path.is_file() or path.is_symlink():
-                yield path.relative_to(out_dir).as_posix()
+    """Every file under ``out_dir``, relative; a symbolic link or a special file anywhere in
+    it (a committed link to /proc/self/environ, a link to a directory elsewhere) is refused
+    before anything is read through it."""
+    try:
+        top = out_dir.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(top.st_mode):
+        raise UnsafeOutputError(
+            f"{out_dir}: a symbolic link; name the directory itself (-o {out_dir.resolve()})"
+        )
+    if not stat.S_ISDIR(top.st_mode):
+        raise InputError(f"{out_dir}: exists and is not a directory")
+    bad: list[str] = []
+    stack = [""]
+    while stack:
+        prefix = stack.pop()
+        with os.scandir(out_dir / prefix if prefix else out_dir) as entries:
+            for entry in entries:
+                name = f"{prefix}{entry.name}"
+                if entry.is_symlink():
+                    bad.append(f"{name}: a symbolic link")
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(f"{name}/")
+                elif entry.is_file(follow_symlinks=False):
+                    yield name
+                else:
+                    bad.append(f"{name}: not a plain file or directory")
+    if bad:
+        raise UnsafeOutputError(
+            "; ".join(f"{out_dir}/{b}" for b in sorted(bad))
+            + "; out/ may hold only plain files and directories: remove them"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,12 +97,12 @@ class _Scan:
 
     @classmethod
     def of(cls, out_dir: Path) -> _Scan:
-        disk = {}
-        for path in _files(out_dir):
-            digest = _sha256(out_dir / path)
-            if digest is not None:
-                disk[path] = digest
-        return cls(manifest.read(out_dir), disk)
+        """Raises:
+        UnsafeOutputError: ``out_dir`` is, or holds, a symbolic link or a special file.
+        """
+        paths = list(_files(out_dir))  # every path checked before any is read
+        disk = {p: hashlib.sha256(read_plain(out_dir / p)).hexdigest() for p in paths}
+        return cls(manifest.read(out_dir) if paths else manifest.Manifest(), disk)
 
 
 def differences(
@@ -156,7 +180,7 @@ def write(out_dir: Path, artifacts: list[Artifact], *, force: bool = False) -> l
     if found and not force:
         raise OwnershipError(str(out_dir), [str(c) for c in found])
     staging = out_dir.parent / f".{out_dir.name}{STAGING_SUFFIX}"
-    shutil.rmtree(staging, ignore_errors=True)  # left by a compile that was killed
+    _clear(staging)  # left by a compile that was killed
     touched = differences(out_dir, artifacts, scan)
     if not touched:
         return []
@@ -177,8 +201,16 @@ def write(out_dir: Path, artifacts: list[Artifact], *, force: bool = False) -> l
             _write_file(target, artifact)
         _replace(staging, out_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _clear(staging)
     return [c.path for c in touched]
+
+
+def _clear(path: Path) -> None:
+    """Remove ``path``, whatever it is; a link is removed, never followed."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def unified_diff(out_dir: Path, artifacts: list[Artifact]) -> str:
@@ -189,7 +221,8 @@ def unified_diff(out_dir: Path, artifacts: list[Artifact]) -> str:
     chunks = []
     for change in differences(out_dir, artifacts):
         target = out_dir / change.path
-        old = target.read_text(errors="replace") if target.is_file() else ""
+        exists = change.reason != MISSING
+        old = read_plain(target).decode(errors="replace") if exists else ""
         new = by_path[change.path].text if change.path in by_path else ""
         if old == new:  # only the executable bit differs
             chunks.append(f"mode change {change.path}\n")

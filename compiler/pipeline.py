@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import manifest, output, verify
+from . import manifest, output, verified, verify
 from .artifact import Artifact
 from .check import load
-from .errors import InputError, Problem, StaleOutputError, VerifyError
+from .errors import Problem, StaleOutputError, VerifyError
 from .spec import Spec
 from .targets import TARGETS
 
@@ -79,17 +79,22 @@ def render(spec_path: Path) -> Build:
 
 
 def verify_build(b: Build, *, skip: Collection[str] = ()) -> None:
-    """Run every artifact's verifier except those in ``skip``.
+    """Run every artifact's verifier except those in ``skip``, and remember what passed.
 
     Raises:
         VerifyError: with every problem found.
     """
+    todo = [a for a in b.artifacts if a.kind != "manifest" and a.path not in skip]
     with _no_collection_pauses():
-        problems = verify.check(
-            a for a in b.artifacts if a.kind != "manifest" and a.path not in skip
-        )
+        problems = verify.check(todo)
     if problems:
         raise VerifyError(problems)
+    verified.remember(todo)
+
+
+def verify_new(b: Build) -> None:
+    """Verify what this picluster has not verified before (see ``verified``)."""
+    verify_build(b, skip=verified.already(b.artifacts))
 
 
 def build(spec_path: Path) -> Build:
@@ -102,7 +107,7 @@ def build(spec_path: Path) -> Build:
 def diff(options: Options) -> str:
     """A unified diff from ``options.out_dir`` to what the spec compiles to (empty: none)."""
     b = render(options.spec_path)
-    verify_build(b, skip=manifest.verified_before(manifest.read(options.out_dir), b.artifacts))
+    verify_new(b)
     return output.unified_diff(options.out_dir, b.artifacts)
 
 
@@ -114,10 +119,7 @@ def compile_tree(options: Options) -> Result:
     """
     result = Result(render(options.spec_path))
     artifacts = result.build.artifacts
-    # What an earlier compile of this same picluster verified and recorded needs no second run.
-    verify_build(
-        result.build, skip=manifest.verified_before(manifest.read(options.out_dir), artifacts)
-    )
+    verify_new(result.build)
     if options.verify_external:
         # Imported only when asked: it runs other programs.
         from .verify.external import check as check_externally
@@ -125,8 +127,6 @@ def compile_tree(options: Options) -> Result:
         problems = check_externally(result.build.spec, artifacts)
         if problems:
             raise VerifyError(problems)
-    if options.out_dir.exists() and not options.out_dir.is_dir():
-        raise InputError(f"{options.out_dir}: exists and is not a directory")
     if options.check:
         changes = output.differences(options.out_dir, artifacts)
         result.strangers = output.strangers(options.out_dir, artifacts)

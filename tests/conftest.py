@@ -19,3 +19,12 @@ class TextFileSnapshot(SingleFileSnapshotExtension):
 @pytest.fixture
 def snapshot_file(snapshot: SnapshotAssertion) -> Any:
     return snapshot.use_extension(TextFileSnapshot)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """picluster remembers what it verified in the user's cache: the suite keeps its own, so it
+    neither reads nor fills the developer's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield

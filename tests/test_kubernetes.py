@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,7 @@ def flavour(tmp_path: Path, gitops: str, **changes: Any) -> Build:
     data = copy.deepcopy(reference_data())
     data["kubernetes"]["gitops"] = gitops
     data["kubernetes"].update(changes)
-    (tmp_path / "pki").mkdir(parents=True, exist_ok=True)
-    (tmp_path / "pki" / "vault-ca.crt").write_bytes(CA_FILE.read_bytes())
+    shutil.copytree(ROOT / "pki", tmp_path / "pki", dirs_exist_ok=True)
     return compile_data(tmp_path, data)
 
 
@@ -234,8 +234,7 @@ def test_chart_values_from_the_spec_merge_over_the_derived_ones(tmp_path: Path) 
         "injector": {"replicas": 2},
         "global": {"tlsDisable": False},
     }
-    (tmp_path / "pki").mkdir()
-    (tmp_path / "pki" / "vault-ca.crt").write_bytes(CA_FILE.read_bytes())
+    shutil.copytree(ROOT / "pki", tmp_path / "pki")
     docs = dict(objects(compile_data(tmp_path, data)))
     values = docs["kubernetes/vault/helmrelease-vault.yaml"]["spec"]["values"]
     assert values == {

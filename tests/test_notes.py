@@ -155,7 +155,7 @@ def test_unseal_script_logs_to_the_journal_not_a_file(ref: dict[str, str]) -> No
 def test_unseal_script_reads_the_format_init_writes(ref: dict[str, str]) -> None:
     script = ref[f"{NODE}/usr/local/bin/vault-unseal.sh"]
     assert ".keys[]" not in script
-    assert "jq -r '.unseal_keys_b64[]'" in script
+    assert "{key: .unseal_keys_b64[$i]}" in script
     assert f"KEYS_FILE={KEYS_FILE}" in script
 
 

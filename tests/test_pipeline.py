@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from compiler import output
 from compiler.errors import StaleOutputError
-from compiler.pipeline import Options, build, compile_tree
+from compiler.pipeline import Options, build, compile_tree, render
 from compiler.schema import schema_text
 from compiler.spec import Spec
 from tests.support import REFERENCE, ROOT, minimal, write_spec
@@ -176,10 +177,12 @@ def test_executable_bit_follows_the_node_mode(tmp_path: Path) -> None:
 def test_a_recompile_verifies_only_what_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The manifest is written only after verification: what it lists, unchanged, was verified
-    by this same picluster and is not verified again (the pre-commit path stays fast)."""
+    """What this picluster verified is recorded in the user's cache, outside out/: unchanged
+    bytes are not verified again (the pre-commit path stays fast), changed ones are, and an
+    emptied cache verifies everything."""
     from compiler import verify
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     seen: list[str] = []
     real = verify.check
 
@@ -202,10 +205,33 @@ def test_a_recompile_verifies_only_what_changed(
     assert seen == ["hosts/node1/etc/systemd/system/vault.service"]
 
     seen.clear()
-    manifest = out / "manifest.json"
-    body = json.loads(manifest.read_text())
-    body["generator"] = "picluster 0.0.1"  # written by another version: trust nothing
-    manifest.write_text(json.dumps(body))
+    shutil.rmtree(tmp_path / "cache")
+    with pytest.raises(StaleOutputError):
+        compile_tree(Options(spec_path=spec, out_dir=out, check=True))
+    assert len(seen) == 7
+
+
+def test_a_manifest_that_vouches_for_the_bytes_does_not_switch_verification_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """out/ is data anyone can commit: a manifest naming this very version and the exact hashes
+    a spec compiles to (what a planted one would claim) gets nothing skipped."""
+    from compiler import verify
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    spec = write_spec(tmp_path, minimal())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_bytes(render(spec).artifacts[-1].data)
+    seen: list[str] = []
+    real = verify.check
+
+    def spy(artifacts):
+        artifacts = list(artifacts)
+        seen.extend(a.path for a in artifacts)
+        return real(artifacts)
+
+    monkeypatch.setattr(verify, "check", spy)
     with pytest.raises(StaleOutputError):
         compile_tree(Options(spec_path=spec, out_dir=out, check=True))
     assert len(seen) == 7

@@ -429,3 +429,19 @@ def test_secret_glob_covers_the_kv2_subpaths(policies: Policies) -> None:
     readwrite.delete_metadata_and_all_versions("app/config", mount_point="secret")
     with pytest.raises(InvalidPath):
         read(readwrite, "app/config")
+
+
+@pytest.mark.integration
+def test_unseal_script_sends_each_key_as_one_json_string(initialised: Initialised) -> None:
+    """Keys that a shell or a printf would have split, globbed or spliced into the body: the
+    `reset` one once reset the server's unseal progress after the first real key, so it stayed
+    sealed. Each is now its own JSON string; the server rejects those, and the real two unseal."""
+    server = sealed(initialised, 3, 2)
+    awkward = ["*", "a b", 'abc","reset":true,"x":"']
+    write_keys_file(server.host.keys_file, [server.keys[0], *awkward, server.keys[1]])
+
+    done, _ = run_unseal_script(server)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("an unseal key was rejected") == len(awkward)
+    assert server.seal_status()["sealed"] is False

@@ -31,10 +31,12 @@ if [ ! -r "$KEYS_FILE" ]; then
   log "error: cannot read the keys file $KEYS_FILE"
   exit 2
 fi
-if ! jq -e '.unseal_keys_b64 | length > 0' "$KEYS_FILE" >/dev/null 2>&1; then
-  log "error: $KEYS_FILE holds no unseal_keys_b64 list"
+if ! jq -e '.unseal_keys_b64 | type == "array" and length > 0 and all(type == "string")' \
+    "$KEYS_FILE" >/dev/null 2>&1; then
+  log "error: $KEYS_FILE holds no unseal_keys_b64 list of strings"
   exit 2
 fi
+KEY_COUNT=$(jq '.unseal_keys_b64 | length' "$KEYS_FILE")
 
 api() {
   curl --silent --show-error --fail --max-time 5 --cacert "$CA_CERT" "$@"
@@ -52,11 +54,16 @@ while [ "$attempt" -le "$ATTEMPTS" ]; do
       exit 0
     fi
     log "sealed: sending unseal keys (attempt $attempt of $ATTEMPTS)"
-    # The keys go through stdin, never on a command line where ps could show them.
-    for key in $(jq -r '.unseal_keys_b64[]' "$KEYS_FILE"); do
-      if ! printf '{"key": "%s"}' "$key" | api --request PUT --data @- "$ADDR/v1/sys/unseal" >/dev/null; then
+    # Each key is sent as the one JSON string jq makes of it, whatever characters it holds,
+    # through stdin: never split, globbed or spliced into the body, never on a command line
+    # where ps could show it.
+    i=0
+    while [ "$i" -lt "$KEY_COUNT" ]; do
+      if ! jq -c --argjson i "$i" '{key: .unseal_keys_b64[$i]}' "$KEYS_FILE" |
+        api --request PUT --data @- "$ADDR/v1/sys/unseal" >/dev/null; then
         log "an unseal key was rejected"
       fi
+      i=$((i + 1))
     done
     if [ "$(api "$ADDR/v1/sys/seal-status" | jq -r '.sealed')" = false ]; then
       log "unsealed"
