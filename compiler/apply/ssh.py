@@ -167,9 +167,10 @@ def connect(login: Target, timeout: float = CONNECT_TIMEOUT) -> Session:
     def transport(sock: Any, **kwargs: Any) -> Any:
         made = paramiko.Transport(sock, **kwargs)
         options = made.get_security_options()
-        options.key_types = known_hosts.preferred_algorithms(
-            known, login.host, login.port, options.key_types
-        )
+        # ssh's default HostKeyAlgorithms has neither SHA-1 RSA signatures nor DSA (off since
+        # OpenSSH 8.8 and 7.0); paramiko 3 still offers both.
+        offered = [a for a in options.key_types if a not in ("ssh-rsa", "ssh-dss")]
+        options.key_types = known_hosts.preferred_algorithms(known, login.host, login.port, offered)
         return made
 
     class Verify(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]

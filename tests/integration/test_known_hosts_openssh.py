@@ -428,3 +428,45 @@ def test_a_directory_is_refused_by_both_and_picluster_says_why(world: World) -> 
         f"node1 (root@127.0.0.1:{server.port}): cannot read {directory} (Is a directory); "
         "no host key can be checked, so none is trusted"
     )
+
+
+def keygen_fingerprint(line: str, directory: Path) -> str:
+    """The fingerprint ``ssh-keygen -lf`` prints for a public key line."""
+    file = directory / "to-fingerprint.pub"
+    file.write_text(line + "\n")
+    out = subprocess.run(
+        ["ssh-keygen", "-lf", str(file)], capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()[1]
+
+
+def test_a_revoked_key_is_refused_naming_the_line_that_revokes_it(world: World) -> None:
+    known_hosts = world.directory / "known_hosts"
+    known_hosts.write_text(f"{world.at} {world.key}\n# revoked since\n@revoked * {world.key}\n")
+    server = world.servers["one"]
+    login = Target("node1", "127.0.0.1", server.port, "root", str(server.client_key), known_hosts)
+    with pytest.raises(HostKeyError) as caught:
+        connect(login)
+    offered = keygen_fingerprint(world.key, world.directory)
+    assert str(caught.value) == (
+        f"node1 (root@127.0.0.1:{server.port}): host key revoked: the node offers ssh-ed25519 "
+        f"{offered}, which {known_hosts}:3 marks @revoked; refused (the key may be stolen: "
+        "check the node before trusting any key of it)"
+    )
+
+
+def test_a_changed_key_names_every_key_on_file(world: World) -> None:
+    known_hosts = world.directory / "known_hosts"
+    known_hosts.write_text(f"{world.at} {world.other}\n* {world.rsa}\n")
+    server = world.servers["one"]
+    login = Target("node1", "127.0.0.1", server.port, "root", str(server.client_key), known_hosts)
+    with pytest.raises(HostKeyError) as caught:
+        connect(login)
+    offered, other, rsa = (
+        keygen_fingerprint(k, world.directory) for k in (world.key, world.other, world.rsa)
+    )
+    assert str(caught.value) == (
+        f"node1 (root@127.0.0.1:{server.port}): host key changed: the node offers ssh-ed25519 "
+        f"{offered}, {known_hosts} has {other} and {rsa}; refused "
+        "(if the node was reinstalled, check the new key and replace the old line)"
+    )
