@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import HostAuthError, HostError, HostKeyError, HostUnreachableError
 from ..spec import Node
+
+if TYPE_CHECKING:
+    from .known_hosts import Decision
 
 CONNECT_TIMEOUT = 10.0  # seconds for the TCP connection and the SSH handshake
 COMMAND_TIMEOUT = 600.0  # seconds a remote script may stay silent (sha256sum of a large binary)
@@ -82,8 +83,9 @@ def _local_user() -> str:
 
 def fingerprint(key: Any) -> str:
     """OpenSSH's form of a host key's fingerprint: ``SHA256:<base64 without padding>``."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    from .known_hosts import fingerprint as of_blob
+
+    return of_blob(key.asbytes())
 
 
 class Session:
@@ -144,28 +146,44 @@ class Session:
 
 
 def connect(login: Target, timeout: float = CONNECT_TIMEOUT) -> Session:
-    """Log in to ``login``, trusting only a host key already in its known_hosts file.
+    """Log in to ``login``, trusting only a host key its known_hosts file vouches for.
+
+    known_hosts is judged as ssh does with ``StrictHostKeyChecking yes`` (``known_hosts.py``):
+    the key is checked after the key exchange and before anything of the login is sent, and
+    nothing is ever added to the file.
 
     Raises:
-        HostKeyError: the node's key is unknown or differs from the one on file.
+        HostKeyError: the node's key is unknown, differs from the one on file or is revoked;
+            or the known_hosts file cannot be read.
         HostAuthError: the node refused the login.
         HostUnreachableError: no connection could be made.
     """
     import paramiko
 
-    class Refuse(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
-        """Never add a key: an unknown node is refused, naming the key it offered."""
+    from . import known_hosts
+
+    known = _known_hosts(login)
+
+    def transport(sock: Any, **kwargs: Any) -> Any:
+        made = paramiko.Transport(sock, **kwargs)
+        options = made.get_security_options()
+        # ssh's default HostKeyAlgorithms has neither SHA-1 RSA signatures nor DSA (off since
+        # OpenSSH 8.8 and 7.0); paramiko 3 still offers both.
+        offered = [a for a in options.key_types if a not in ("ssh-rsa", "ssh-dss")]
+        options.key_types = known_hosts.preferred_algorithms(known, login.host, login.port, offered)
+        return made
+
+    class Verify(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+        """known_hosts' verdict on the offered key. The client holds no host keys of its own,
+        so paramiko hands every server key here, between key exchange and authentication."""
 
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-            raise HostKeyError(
-                f"{login.where}: unknown host key ({key.get_name()} {fingerprint(key)}); "
-                f"not in {login.known_hosts}; check it on the node, then add it there"
-            )
+            decision = known_hosts.decide(known, login.host, login.port, key.asbytes())
+            if decision.verdict is not known_hosts.Verdict.ACCEPTED:
+                raise _refused(login, decision, key)
 
     client = paramiko.SSHClient()
-    if login.known_hosts.is_file():
-        client.load_host_keys(str(login.known_hosts))
-    client.set_missing_host_key_policy(Refuse())
+    client.set_missing_host_key_policy(Verify())
     try:
         client.connect(
             login.host,
@@ -178,17 +196,11 @@ def connect(login: Target, timeout: float = CONNECT_TIMEOUT) -> Session:
             # Only the named key when there is one; otherwise the agent and the default keys.
             look_for_keys=login.identity_file is None,
             allow_agent=login.identity_file is None,
+            transport_factory=transport,
         )
     except HostKeyError:
         client.close()
         raise
-    except paramiko.BadHostKeyException as exc:
-        client.close()
-        raise HostKeyError(
-            f"{login.where}: host key changed: the node offers {exc.key.get_name()} "
-            f"{fingerprint(exc.key)}, {login.known_hosts} has {fingerprint(exc.expected_key)}; "
-            "refused (if the node was reinstalled, check the new key and replace the old line)"
-        ) from None
     except paramiko.AuthenticationException:
         client.close()
         key = login.identity_file or "the agent or default keys"
@@ -203,6 +215,44 @@ def connect(login: Target, timeout: float = CONNECT_TIMEOUT) -> Session:
         reason = _reason(exc)
         raise HostUnreachableError(f"{login.where}: unreachable ({reason})") from None
     return Session(login, client)
+
+
+def _known_hosts(login: Target) -> bytes:
+    """The known_hosts file's bytes; none when it does not exist (every key is then unknown)."""
+    try:
+        return login.known_hosts.read_bytes()
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise HostKeyError(
+            f"{login.where}: cannot read {login.known_hosts} ({reason}); "
+            "no host key can be checked, so none is trusted"
+        ) from None
+
+
+def _refused(login: Target, decision: Decision, key: Any) -> HostKeyError:
+    """The one line for a key known_hosts does not accept."""
+    from .known_hosts import Verdict
+
+    offered = f"{key.get_name()} {fingerprint(key)}"
+    file = login.known_hosts
+    if decision.verdict is Verdict.REVOKED:
+        return HostKeyError(
+            f"{login.where}: host key revoked: the node offers {offered}, which "
+            f"{file}:{decision.line} marks @revoked; refused (the key may be stolen: "
+            "check the node before trusting any key of it)"
+        )
+    if decision.verdict is Verdict.CHANGED:
+        return HostKeyError(
+            f"{login.where}: host key changed: the node offers {offered}, "
+            f"{file} has {' and '.join(decision.known)}; refused "
+            "(if the node was reinstalled, check the new key and replace the old line)"
+        )
+    return HostKeyError(
+        f"{login.where}: unknown host key ({offered}); "
+        f"not in {file}; check it on the node, then add it there"
+    )
 
 
 def _reason(exc: BaseException) -> str:

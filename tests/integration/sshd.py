@@ -39,10 +39,10 @@ def free_port() -> int:
         return port
 
 
-def keygen(path: Path, comment: str) -> str:
-    """A new ed25519 key at ``path``; its public line."""
+def keygen(path: Path, comment: str, kind: str = "ed25519") -> str:
+    """A new key of ``kind`` (ssh-keygen's ``-t``) at ``path``; its public line."""
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", comment, "-f", str(path)],
         check=True,
     )
     return path.with_suffix(".pub").read_text().strip()
@@ -59,6 +59,7 @@ class Sshd:
     systemctl_fail: Path
     log: Path
     path: str  # PATH of a login: the stand-ins first
+    host_keys: tuple[Path, ...] = ()  # every private host key (its .pub beside it), in order
 
     def known_hosts_line(self) -> str:
         return f"[127.0.0.1]:{self.port} {self.host_key_line}"
@@ -74,16 +75,22 @@ class Sshd:
 
 
 @contextmanager
-def running(directory: Path, client_key: Path) -> Iterator[Sshd]:
-    """Start sshd on a free loopback port with a host key of its own; stop it always.
+def running(
+    directory: Path, client_key: Path, host_key_types: tuple[str, ...] = ("ed25519",)
+) -> Iterator[Sshd]:
+    """Start sshd on a free loopback port with host keys of its own; stop it always.
 
     Args:
         directory: where its keys, config, log and stand-ins go.
         client_key: the private key allowed to log in (its ``.pub`` beside it).
+        host_key_types: ssh-keygen ``-t`` of each host key; ``host_key_line`` is the first's.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    host_key = directory / "host_ed25519"
-    host_line = " ".join(keygen(host_key, "picluster-test-host").split()[:2])
+    host_keys = tuple(directory / f"host_{kind}" for kind in host_key_types)
+    first = [
+        keygen(k, "picluster-test-host", t) for k, t in zip(host_keys, host_key_types, strict=True)
+    ]
+    host_line = " ".join(first[0].split()[:2])
     authorized = directory / "authorized_keys"
     authorized.write_text(client_key.with_suffix(".pub").read_text())
     bin_dir = directory / "bin"
@@ -98,8 +105,8 @@ def running(directory: Path, client_key: Path) -> Iterator[Sshd]:
     config.write_text(
         f"Port {port}\n"
         "ListenAddress 127.0.0.1\n"
-        f"HostKey {host_key}\n"
-        f"PidFile {directory / 'sshd.pid'}\n"
+        + "".join(f"HostKey {k}\n" for k in host_keys)
+        + f"PidFile {directory / 'sshd.pid'}\n"
         # Root's key here; a test user's in its own home (sshd reads it as that user).
         f"AuthorizedKeysFile {authorized} .ssh/authorized_keys\n"
         "StrictModes no\n"
@@ -121,7 +128,7 @@ def running(directory: Path, client_key: Path) -> Iterator[Sshd]:
         )
     try:
         _wait_listening(port, process, log)
-        yield Sshd(port, host_line, client_key, calls, fail, log, path)
+        yield Sshd(port, host_line, client_key, calls, fail, log, path, host_keys)
     finally:
         process.terminate()
         try:
