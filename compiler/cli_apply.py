@@ -34,6 +34,14 @@ PRUNE = click.option(
     is_flag=True,
     help="Also delete what picluster created and the spec no longer declares.",
 )
+DESTROY = click.option(
+    "--destroy-engine",
+    "destroy",
+    multiple=True,
+    metavar="PATH",
+    help="With --prune: unmount the secrets engine at PATH although it holds keys, destroying "
+    "them (repeatable).",
+)
 
 
 @click.command()
@@ -74,6 +82,7 @@ def init(
 @ONLY
 @ROOT
 @PRUNE
+@DESTROY
 @click.option(
     "--output",
     type=click.Choice(["text", "json"]),
@@ -90,7 +99,13 @@ def init(
     help="Also save the plan: `apply --plan FILE` then runs exactly it, or nothing.",
 )
 def plan(
-    spec: Path, only: str | None, root: str | None, prune: bool, output: str, out_file: Path | None
+    spec: Path,
+    only: str | None,
+    root: str | None,
+    prune: bool,
+    destroy: tuple[str, ...],
+    output: str,
+    out_file: Path | None,
 ) -> None:
     """Show what `apply` would change on the nodes and in Vault to make them match SPEC."""
     import json
@@ -107,7 +122,7 @@ def plan(
                 say(line)
     conflicts = 0
     if only in (None, "vault"):
-        planned = make_plan(Options(spec, prune, dict(os.environ)))
+        planned = make_plan(Options(spec, prune, dict(os.environ), frozenset(destroy)))
         conflicts = len(planned.plan.conflicts)
         documents["vault"] = as_document(planned.plan, planned.address)
         if output == "text":
@@ -129,6 +144,7 @@ def plan(
             only=only,
             root=root,
             prune=prune,
+            destroy=destroy,
             hosts=documents.get("hosts"),
             vault=documents.get("vault"),
         )
@@ -147,6 +163,7 @@ def _plan_hosts(spec: Path, root: str | None) -> HostsPlan:
 @ONLY
 @ROOT
 @PRUNE
+@DESTROY
 @click.option(
     "--plan",
     "plan_file",
@@ -157,27 +174,33 @@ def _plan_hosts(spec: Path, root: str | None) -> HostsPlan:
     "nothing if the spec, a node or Vault changed since.",
 )
 def apply(
-    spec: Path, only: str | None, root: str | None, prune: bool, plan_file: Path | None
+    spec: Path,
+    only: str | None,
+    root: str | None,
+    prune: bool,
+    destroy: tuple[str, ...],
+    plan_file: Path | None,
 ) -> None:
     """Make the nodes, then Vault, match SPEC: plan, then run each step, reporting it."""
     saved: SavedPlan | None = None
     if plan_file is not None:
-        if only or root or prune:
+        if only or root or prune or destroy:
             raise InputError(
                 "--plan runs the plan with the options it was made with; "
-                "drop --only, --root and --prune"
+                "drop --only, --root, --prune and --destroy-engine"
             )
         from .apply import saved_plan
 
         saved = saved_plan.read(plan_file)
-        only, root, prune = saved.only, saved.root, saved.prune
+        only, root, prune, destroy = saved.only, saved.root, saved.prune, saved.destroy
+    engines = frozenset(destroy)
     if saved is not None and only is None:
-        _vault_planned(spec, prune, saved)  # both sides still as saved before any write
+        _vault_planned(spec, prune, engines, saved)  # both sides still as saved before any write
     if only in (None, "hosts"):
         _apply_hosts(spec, root, saved)
     if only in (None, "vault"):
         try:
-            _apply_vault(spec, prune, saved)
+            _apply_vault(spec, prune, engines, saved)
         except StalePlanError as exc:
             if only is None:  # Vault changed while the hosts were being applied
                 done = "the hosts were applied, Vault was not"
@@ -208,26 +231,28 @@ def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
         say("hosts: applied; nothing needed a restart")
 
 
-def _vault_planned(spec: Path, prune: bool, saved: SavedPlan | None) -> Planned:
+def _vault_planned(
+    spec: Path, prune: bool, destroy: frozenset[str], saved: SavedPlan | None
+) -> Planned:
     """The Vault plan now; with a saved plan, only if it is still the saved one."""
     from .apply import saved_plan
     from .apply.plan_output import as_document
     from .apply.vault import Options, make_plan
 
-    planned = make_plan(Options(spec, prune, dict(os.environ)))
+    planned = make_plan(Options(spec, prune, dict(os.environ), destroy))
     if saved is not None:
         saved_plan.check_vault(saved, as_document(planned.plan, planned.address))
     return planned
 
 
-def _apply_vault(spec: Path, prune: bool, saved: SavedPlan | None) -> None:
+def _apply_vault(spec: Path, prune: bool, destroy: frozenset[str], saved: SavedPlan | None) -> None:
     from .apply.plan_output import headline, summary, text
     from .apply.vault import apply
 
     def progress(number: int, total: int, step: Step) -> None:
         say(f"[{number}/{total}] {headline(step)}")
 
-    planned = _vault_planned(spec, prune, saved)
+    planned = _vault_planned(spec, prune, destroy, saved)
     if not planned.plan.steps:
         for line in text(planned.plan, planned.address):
             say(line)

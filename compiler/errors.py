@@ -12,7 +12,9 @@ The hierarchy (exit codes are mapped once, in ``cli.py``)::
     │   ├── StaleOutputError  ``compile --check`` found out/ differing from the spec
     │   ├── DiffersError      ``diff`` printed a difference (the diff is the message)
     │   ├── OwnershipError    a write would replace a file edited by hand or not picluster's
-    │   ├── ApplyError        init/plan/apply: Vault unreachable, TLS, sealed, 403, 5xx, conflict
+    │   ├── ApplyError        init/plan/apply: Vault unsealed, not initialised, a conflict
+    │   │   ├── VaultError    a request failed: address, method, path, status (0: no answer)
+    │   │   └── RecordError   picluster's ownership record in Vault is not one it wrote
     │   └── HostError         apply over SSH: one line naming the node
     │       ├── HostKeyError          unknown or changed host key: refused, never added
     │       ├── HostAuthError         the node refused the login, or sudo wants a password
@@ -165,14 +167,26 @@ class ApplyError(CheckError):
     Always one line: it names the server (or the step) and what to do; never a secret.
     """
 
-    @classmethod
-    def from_vault(
-        cls, address: str, method: str, path: str, capability: str, exc: BaseException
-    ) -> ApplyError:
-        """Translate a requests/hvac exception of ``method`` on ``path`` into one line."""
-        from .apply.connection import describe
 
-        return cls(describe(address, method, path, capability, exc))
+class VaultError(ApplyError):
+    """One request to Vault failed. Callers branch on the fields, never on the text.
+
+    Attributes:
+        address: the server.
+        method: ``GET``, ``PUT``, ...
+        path: the API path, without ``/v1/``.
+        status: the HTTP status of the answer; 0 when there was none (unreachable, TLS, a
+            redirect refused).
+    """
+
+    def __init__(self, message: str, *, address: str, method: str, path: str, status: int):
+        self.address, self.method, self.path, self.status = address, method, path, status
+        super().__init__(message)
+
+
+class RecordError(ApplyError):
+    """picluster's ownership record in Vault is malformed or not one picluster wrote: refused as
+    a whole, so no name read from it can reach a request (nothing is deleted)."""
 
 
 class StalePlanError(CheckError):

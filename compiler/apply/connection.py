@@ -19,7 +19,7 @@ from hvac.adapters import RawAdapter
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ..errors import ApplyError, InputError, InputFileError
+from ..errors import ApplyError, InputError, InputFileError, VaultError
 from ..inputs import Inputs
 from ..spec import Spec
 from ..spec.kubernetes import VaultAuth
@@ -69,18 +69,34 @@ class Connection:
         kwargs: dict[str, Any] = {"timeout": timeout}
         if body is not None:
             kwargs["json"] = body
+        where = {"address": self.address, "method": method, "path": path}
         try:
             response = self.client.adapter.request(method, f"/v1/{path}", **kwargs)
         except hvac_errors.InvalidPath:
             if missing_ok:
                 return None
-            raise ApplyError(f"{self.address}: {method} {path}: not found (404)") from None
+            message = f"{self.address}: {method} {path}: not found (404)"
+            raise VaultError(message, **where, status=404) from None
         except (requests.RequestException, hvac_errors.VaultError) as exc:
-            error = ApplyError.from_vault(self.address, method, path, capability, exc)
-            raise ApplyError(self._scrub(str(error))) from None
+            message = self._scrub(describe(self.address, method, path, capability, exc))
+            raise VaultError(message, **where, status=_status(exc)) from None
+        if response.is_redirect:
+            target = response.headers.get("Location", "elsewhere")
+            response.close()
+            raise VaultError(
+                f"{self.address}: {method} {path} answered {response.status_code}, a redirect "
+                f"to {self._scrub(target)[:200]}; picluster sends the token nowhere else (set "
+                "vault.api.address to the server that answers)",
+                **where,
+                status=response.status_code,
+            )
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            message = f"{self.address}: {method} {path}: the answer is not JSON"
+            raise VaultError(message, **where, status=response.status_code) from None
 
     def read(self, path: str) -> dict[str, Any] | None:
         """The ``data`` of ``path``, or None when it does not exist (404)."""
@@ -134,6 +150,9 @@ def connect(spec: Spec, inputs: Inputs, token: str | None) -> Connection:
         timeout=TIMEOUT,
         session=http,
         adapter=RawAdapter,  # the response itself, so an empty 204 and a 200 read alike
+        # The token goes only where TLS was verified: no redirect is followed (a 307 to http://
+        # once sent it to a plain-text listener with every request); ``call`` refuses them.
+        allow_redirects=False,
     )
     return Connection(addr, client)
 
@@ -154,8 +173,8 @@ def ready(conn: Connection) -> None:
         )
     try:
         conn.call("GET", "auth/token/lookup-self", "read")
-    except ApplyError as exc:
-        if "(403)" in str(exc):
+    except VaultError as exc:
+        if exc.status == 403:
             raise ApplyError(
                 f"{conn.address}: the token was refused (403 on auth/token/lookup-self): "
                 "it is invalid or expired"
@@ -280,6 +299,22 @@ _STATUS = {
 }
 
 
+def _status(exc: BaseException) -> int:
+    """The HTTP status of a failed request; 0 when no answer came (unreachable, TLS)."""
+    return next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 0)
+
+
+def api_path(*parts: str) -> str:
+    """An API path from ``parts``, each segment percent-encoded: no name, however it was read,
+    can change the endpoint (``..``, ``?``, ``#``, ``%2F`` stay inside their segment)."""
+    from urllib.parse import quote
+
+    segments = [s for part in parts for s in part.split("/")]
+    if any(s in ("", ".", "..") for s in segments):
+        raise ValueError(f"not an API path: {'/'.join(parts)!r}")
+    return "/".join(quote(s, safe="") for s in segments)
+
+
 def describe(address: str, method: str, path: str, capability: str, exc: BaseException) -> str:
     """One line for a failed request: what failed, where, and what to do."""
     if isinstance(exc, requests.exceptions.SSLError):
@@ -302,7 +337,7 @@ def describe(address: str, method: str, path: str, capability: str, exc: BaseExc
         return f"{address}: unreachable ({reason}) after {RETRIES + 1} attempts"
     if isinstance(exc, requests.RequestException):
         return f"{address}: {method} {path} failed: {type(exc).__name__}"
-    status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 0)
+    status = _status(exc)
     errors = getattr(exc, "errors", None)
     detail = "; ".join(str(e) for e in errors) if isinstance(errors, list) else str(errors or "")
     detail = " ".join(detail.split())[:300]

@@ -31,13 +31,10 @@ def text(plan: Plan, address: str) -> list[str]:
     else:
         lines = [f"Vault {address}: no changes; the server matches the spec"]
     for step in plan.steps:
-        lines.append(f"  {headline(step)}")
+        destroys = f" ({step.destroys})" if step.destroys else ""
+        lines.append(f"  {headline(step)}{destroys}")
         lines += [f"      {line}" for change in step.changes for line in _change(step, change)]
-    for kind, name in plan.pruneable:
-        lines.append(
-            f"  note: {LABELS[kind]} {name} was created by picluster and is no longer in the "
-            "spec; `--prune` deletes it"
-        )
+    lines += [f"  note: {note}" for note in plan.notes]
     lines += [f"error: {conflict}" for conflict in plan.conflicts]
     return lines + plan.warnings
 
@@ -83,10 +80,11 @@ def as_document(plan: Plan, address: str) -> dict[str, Any]:
                 "changes": [
                     {"field": c.field, "before": c.before, "after": c.after} for c in s.changes
                 ],
+                **({"destroys": s.destroys} if s.destroys else {}),
             }
             for s in plan.steps
         ],
-        "pruneable": [{"kind": k, "name": n} for k, n in plan.pruneable],
+        "notes": plan.notes,
         "conflicts": plan.conflicts,
         "warnings": plan.warnings,
     }

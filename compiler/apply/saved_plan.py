@@ -28,6 +28,7 @@ class SavedPlan:
     only: str | None
     root: str | None
     prune: bool
+    destroy: tuple[str, ...]
     hosts: dict[str, Any] | None
     vault: dict[str, Any] | None
 
@@ -38,6 +39,7 @@ def write(
     only: str | None,
     root: str | None,
     prune: bool,
+    destroy: tuple[str, ...] = (),
     hosts: dict[str, Any] | None,
     vault: dict[str, Any] | None,
 ) -> None:
@@ -47,6 +49,7 @@ def write(
         "only": only,
         "root": root,
         "prune": prune,
+        "destroy_engines": sorted(destroy),
         "hosts": hosts,
         "vault": vault,
     }
@@ -92,6 +95,7 @@ def read(path: Path) -> SavedPlan:
         only=only,
         root=document.get("root"),
         prune=bool(document.get("prune")),
+        destroy=tuple(str(p) for p in document.get("destroy_engines") or ()),
         hosts=document.get("hosts"),
         vault=document.get("vault"),
     )

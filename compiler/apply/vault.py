@@ -21,6 +21,7 @@ class Options:
     spec_path: Path = Path("picluster.yaml")
     prune: bool = False
     env: Mapping[str, str] = field(default_factory=dict)  # where VAULT_TOKEN & co. are read
+    destroy: frozenset[str] = frozenset()  # engines a prune may unmount though they hold keys
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def make_plan(options: Options) -> Planned:
     conn.secrets = [s for s in (jwt, secret_token) if s]
     ready(conn)
     want = desired(spec, inputs, jwt, loaded.doc)
-    steps = plan(want, vault_state.read(conn, want), prune=options.prune)
+    steps = plan(want, vault_state.read(conn, want), prune=options.prune, destroy=options.destroy)
     return Planned(conn.address, steps, conn, jwt)
 
 

@@ -26,6 +26,16 @@ def fingerprint(jwt: str) -> str:
     return hashlib.sha256(jwt.encode()).hexdigest()
 
 
+# The fields of a Kubernetes auth role that picluster writes (and compares, and fingerprints).
+ROLE_FIELDS = (
+    "bound_service_account_names",
+    "bound_service_account_namespaces",
+    "token_policies",
+    "token_ttl",
+    "audience",
+)
+
+
 @dataclass(frozen=True)
 class Engine:
     type: str

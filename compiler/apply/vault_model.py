@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RECORD_MOUNT = "picluster"
-RECORD_PATH = f"{RECORD_MOUNT}/data/ownership"
-RECORD_FORMAT = 1
+from .ownership import Ownership
+
 JWT_PLACEHOLDER = "<token_reviewer_jwt>"  # the executor puts the JWT here; the plan never has it
 KINDS = ("secrets_engine", "policy", "auth_method", "kubernetes_role")
 LABELS = {
@@ -31,8 +30,10 @@ class Current:
     policies: dict[str, str] = field(default_factory=dict)  # name -> policy text
     k8s_config: dict[str, Any] | None = None  # auth/<path>/config, None when unset
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # "path/name" -> role
-    record: dict[str, Any] | None = None  # the ownership record, None when absent
+    record: Ownership | None = None  # the ownership record, checked; None when absent
     kv: dict[str, bool | None] = field(default_factory=dict)  # "mount/key" -> exists?
+    # Engines a prune would unmount: how many keys each holds (None: the token may not list).
+    keys: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Step:
     path: str
     body: dict[str, Any] | None = None
     changes: tuple[Change, ...] = ()
+    fingerprint: str | None = None  # what the object is once written (ownership's record)
+    destroys: str = ""  # a delete: what goes with the object
 
     @property
     def capability(self) -> str:
@@ -67,10 +70,14 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
+    """The steps, in order; the ownership record before and after them; what is said."""
+
     steps: list[Step] = field(default_factory=list)
-    pruneable: list[tuple[str, str]] = field(default_factory=list)  # (kind, name), no --prune
+    notes: list[str] = field(default_factory=list)  # owned objects kept, or left for --prune
     conflicts: list[str] = field(default_factory=list)  # objects picluster will not touch
     warnings: list[str] = field(default_factory=list)
+    record_before: Ownership = field(default_factory=Ownership)
+    record_after: Ownership = field(default_factory=Ownership)
 
     def count(self, action: Action) -> int:
         return sum(1 for s in self.steps if s.action == action)

@@ -1,33 +1,26 @@
 """The Vault plan: desired state and current state in, the ordered steps out (pure: no I/O).
 
 Ownership: picluster records the objects it created in a KV v2 document, ``picluster/ownership``,
-on a mount of its own (``picluster/``) that no spec may declare. It lives in Vault, so it
-survives a new checkout or another machine; it holds names and the SHA-256 of the reviewer JWT,
-never a secret. An object that existed before picluster first converged it is adopted (kept in
-line with the spec) but never recorded, so ``--prune`` deletes only what picluster created.
-Creates are recorded *before* they run, so an apply cut short never leaves an object picluster
-made unrecorded; deletes and the JWT fingerprint are recorded after they succeed.
+on a mount of its own (``picluster/``) that no spec may declare (``ownership``). It lives in
+Vault, so it survives a new checkout or another machine; it holds names, fingerprints and the
+SHA-256 of the reviewer JWT, never a secret. An object that existed before picluster first
+converged it is adopted (kept in line with the spec) but never recorded, so ``--prune`` deletes
+only what picluster created (``vault_owned``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Collection
 from typing import Any
 
 from ..inputs import normalised_pem
+from . import ownership, vault_owned
+from .connection import api_path
+from .ownership import Ownership, fields_fingerprint, text_fingerprint
 from .vault_desired import Desired, Engine, KVRead
-from .vault_model import (
-    JWT_PLACEHOLDER,
-    KINDS,
-    RECORD_FORMAT,
-    RECORD_MOUNT,
-    RECORD_PATH,
-    Action,
-    Change,
-    Current,
-    Plan,
-    Step,
-)
+from .vault_model import JWT_PLACEHOLDER, Action, Change, Current, Plan, Step
 
 
 def normalised_policy(text: str) -> str:
@@ -47,57 +40,43 @@ def engine_of(mount: dict[str, Any]) -> tuple[str, int | None]:
     return kind, None
 
 
-def ownership(record: dict[str, Any] | None) -> tuple[dict[str, set[str]], dict[str, str]]:
-    """The owned names per kind, and the JWT fingerprints per auth path, of a record."""
-    record = record or {}
-    objects = record.get("objects") or {}
-    owned = {kind: set(objects.get(kind) or []) for kind in KINDS}
-    return owned, dict(record.get("jwt_sha256") or {})
+def plan(
+    desired: Desired,
+    current: Current,
+    *,
+    prune: bool = False,
+    destroy: Collection[str] = (),
+) -> Plan:
+    """The steps that take ``current`` to ``desired``, in the order they must run.
 
-
-def record_body(owned: dict[str, set[str]], jwt: dict[str, str]) -> dict[str, Any]:
-    objects = {kind: sorted(owned[kind]) for kind in KINDS if owned[kind]}
-    return {"data": {"format": RECORD_FORMAT, "objects": objects, "jwt_sha256": jwt}}
-
-
-def plan(desired: Desired, current: Current, *, prune: bool = False) -> Plan:
-    """The steps that take ``current`` to ``desired``, in the order they must run."""
+    Args:
+        desired: what the spec declares.
+        current: the server as read.
+        prune: also delete what picluster created and the spec no longer declares.
+        destroy: secrets engine paths a prune may unmount although they hold keys.
+    """
     out = Plan()
-    owned, jwt_seen = ownership(current.record)
     work: list[Step] = []
     work += _engines(desired, current, out)
     work += _policies(desired, current)
     work += _auth(desired, current, out)
-    work += _config(desired, current, jwt_seen)
+    work += _config(desired, current)
     work += _roles(desired, current)
-    deletes = _deletes(desired, current, owned)
-    if prune:
-        work += deletes
-    else:
-        out.pruneable.extend((s.kind, s.name) for s in deletes)
-
-    created = [s for s in work if s.action == "create" and s.kind in KINDS]
-    deleted = [s for s in work if s.action == "delete"]
-    intent = {k: owned[k] | {s.name for s in created if s.kind == k} for k in KINDS}
-    final = {k: intent[k] - {s.name for s in deleted if s.kind == k} for k in KINDS}
-    jwt_final = dict(jwt_seen)
-    if desired.auth_path is not None and any(s.kind == "kubernetes_config" for s in work):
-        jwt_final.pop(desired.auth_path, None)
-        if desired.jwt_sha256 is not None:
-            jwt_final[desired.auth_path] = desired.jwt_sha256
+    owned = vault_owned.settle(desired, current, work, prune=prune, destroy=destroy)
+    out.notes.extend(owned.notes)
+    work += owned.deletes
 
     steps: list[Step] = []
-    # The record changes before the creates (ownership first) and after the deletes and the
-    # JWT write (only what succeeded); a rerun of a cut-short apply finds its creates recorded.
-    grows, settles = intent != owned, (final, jwt_final) != (intent, jwt_seen)
-    if (grows or settles) and RECORD_MOUNT not in current.mounts:
+    read = current.record or Ownership()
+    records = owned.after.body() != read.body()
+    if records and ownership.MOUNT not in current.mounts:
         steps.append(
             Step(
                 "create",
                 "secrets_engine",
-                f"{RECORD_MOUNT}/",
+                f"{ownership.MOUNT}/",
                 "POST",
-                f"sys/mounts/{RECORD_MOUNT}",
+                f"sys/mounts/{ownership.MOUNT}",
                 {
                     "type": "kv",
                     "description": "picluster: which objects picluster created; do not edit",
@@ -105,35 +84,47 @@ def plan(desired: Desired, current: Current, *, prune: bool = False) -> Plan:
                 },
             )
         )
-    action: Action = "update" if current.record is not None else "create"
-    if grows:
-        steps.append(_record(action, intent, jwt_seen))
-        action = "update"
     steps += work
-    if settles:
-        steps.append(_record(action, final, jwt_final))
+    if records:
+        # Also written after each create and each delete, as the executor goes (ownership
+        # is recorded once an object exists, and only then); this is the settled record.
+        steps.append(
+            Step(
+                "update" if current.record is not None else "create",
+                "ownership_record",
+                ownership.NAME,
+                "POST",
+                ownership.PATH,
+                changes=_record_changes(read, owned.after),
+            )
+        )
     out.steps.extend(steps)
     out.warnings.extend(_kv_warnings(desired.kv_reads, current.kv))
-    return out
+    return dataclasses.replace(out, record_before=owned.before, record_after=owned.after)
 
 
-def _record(action: Action, owned: dict[str, set[str]], jwt: dict[str, str]) -> Step:
-    return Step(
-        action,
-        "ownership_record",
-        "picluster/ownership",
-        "POST",
-        RECORD_PATH,
-        record_body(owned, jwt),
+def _record_changes(before: Ownership, after: Ownership) -> tuple[Change, ...]:
+    """How many objects the record names before and after, and how many fingerprints change."""
+    changes = []
+    if before.count() != after.count():
+        changes.append(Change("objects", before.count(), after.count()))
+    refreshed = sum(
+        1
+        for kind, entries in after.objects.items()
+        for name, mark in entries.items()
+        if name in before.objects[kind] and before.objects[kind][name] != mark
     )
+    if refreshed:
+        changes.append(Change("fingerprints", None, f"({refreshed} updated)"))
+    return tuple(changes)
 
 
 def _engines(desired: Desired, current: Current, out: Plan) -> list[Step]:
     steps = []
-    if RECORD_MOUNT in desired.engines:
-        out.conflicts.append(f"secrets engine {RECORD_MOUNT}/: reserved for picluster's record")
+    if ownership.MOUNT in desired.engines:
+        out.conflicts.append(f"secrets engine {ownership.MOUNT}/: reserved for picluster's record")
     for path, want in sorted(desired.engines.items()):
-        if path == RECORD_MOUNT:
+        if path == ownership.MOUNT:
             continue
         body = {"description": want.description, "options": {"version": str(want.version)}}
         mount = current.mounts.get(path)
@@ -147,7 +138,7 @@ def _engines(desired: Desired, current: Current, out: Plan) -> list[Step]:
                     "secrets_engine",
                     f"{path}/",
                     "POST",
-                    f"sys/mounts/{path}",
+                    api_path("sys/mounts", path),
                     {"type": want.type, **body},
                     changes,
                 )
@@ -173,7 +164,7 @@ def _engines(desired: Desired, current: Current, out: Plan) -> list[Step]:
                     "secrets_engine",
                     f"{path}/",
                     "POST",
-                    f"sys/mounts/{path}/tune",
+                    api_path("sys/mounts", path, "tune"),
                     body,
                     changes,
                 )
@@ -203,9 +194,10 @@ def _policies(desired: Desired, current: Current) -> list[Step]:
                 "policy",
                 name,
                 "PUT",
-                f"sys/policies/acl/{name}",
+                api_path("sys/policies/acl", name),
                 {"policy": text},
                 (Change("policy", have, text),),
+                fingerprint=text_fingerprint(text),
             )
         )
     return steps
@@ -223,7 +215,7 @@ def _auth(desired: Desired, current: Current, out: Plan) -> list[Step]:
                 "auth_method",
                 f"{path}/",
                 "POST",
-                f"sys/auth/{path}",
+                api_path("sys/auth", path),
                 {"type": "kubernetes"},
                 (Change("type", None, "kubernetes"),),
             )
@@ -235,7 +227,7 @@ def _auth(desired: Desired, current: Current, out: Plan) -> list[Step]:
     return []
 
 
-def _config(desired: Desired, current: Current, jwt_seen: dict[str, str]) -> list[Step]:
+def _config(desired: Desired, current: Current) -> list[Step]:
     path, want = desired.auth_path, desired.k8s_config
     if path is None or want is None:
         return []
@@ -251,7 +243,8 @@ def _config(desired: Desired, current: Current, jwt_seen: dict[str, str]) -> lis
                 changes.append(Change(key, before, value))
         elif before != value:
             changes.append(Change(key, before, value))
-    jwt_change = _jwt_change(desired.jwt_sha256, have, jwt_seen.get(path))
+    seen = (current.record or Ownership()).jwt.get(path)
+    jwt_change = _jwt_change(desired.jwt_sha256, have, seen)
     if jwt_change:
         changes.append(jwt_change)
     if have is not None and not changes:
@@ -266,7 +259,7 @@ def _config(desired: Desired, current: Current, jwt_seen: dict[str, str]) -> lis
             "kubernetes_config",
             f"auth/{path}/config",
             "POST",
-            f"auth/{path}/config",
+            api_path("auth", path, "config"),
             body,
             tuple(changes),
         )
@@ -314,7 +307,7 @@ def _roles(desired: Desired, current: Current) -> list[Step]:
                 changes.append(Change(key, before, value))
         if have is not None and not changes:
             continue
-        auth_path, role = name.split("/", 1)
+        auth_path, role = name.rsplit("/", 1)
         action: Action = "create" if have is None else "update"
         steps.append(
             Step(
@@ -322,48 +315,12 @@ def _roles(desired: Desired, current: Current) -> list[Step]:
                 "kubernetes_role",
                 name,
                 "POST",
-                f"auth/{auth_path}/role/{role}",
+                api_path("auth", auth_path, "role", role),
                 dict(want),
                 tuple(changes),
+                fingerprint=fields_fingerprint(want),
             )
         )
-    return steps
-
-
-def _deletes(desired: Desired, current: Current, owned: dict[str, set[str]]) -> list[Step]:
-    """Objects picluster created that the spec no longer declares: roles, auth methods,
-    policies, then engines (nothing is removed while something may still refer to it)."""
-    gone_auth = sorted(
-        p
-        for p in owned["auth_method"]
-        if p.rstrip("/") != desired.auth_path and p.rstrip("/") in current.auth
-    )
-    steps = [
-        Step(
-            "delete",
-            "kubernetes_role",
-            name,
-            "DELETE",
-            "auth/{}/role/{}".format(*name.split("/", 1)),
-        )
-        for name in sorted(owned["kubernetes_role"])
-        if name not in desired.roles
-        and name in current.roles
-        and name.split("/", 1)[0] not in {p.rstrip("/") for p in gone_auth}
-    ]
-    steps += [
-        Step("delete", "auth_method", p, "DELETE", f"sys/auth/{p.rstrip('/')}") for p in gone_auth
-    ]
-    steps += [
-        Step("delete", "policy", name, "DELETE", f"sys/policies/acl/{name}")
-        for name in sorted(owned["policy"])
-        if name not in desired.policies and name in current.policies
-    ]
-    steps += [
-        Step("delete", "secrets_engine", p, "DELETE", f"sys/mounts/{p.rstrip('/')}")
-        for p in sorted(owned["secrets_engine"])
-        if p.rstrip("/") not in desired.engines and p.rstrip("/") in current.mounts
-    ]
     return steps
 
 

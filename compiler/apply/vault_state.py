@@ -4,49 +4,86 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ApplyError
-from .connection import Connection
+from ..errors import VaultError
+from . import ownership
+from .connection import Connection, api_path
 from .vault_desired import Desired
-from .vault_model import RECORD_MOUNT, RECORD_PATH, Current
-from .vault_plan import ownership
+from .vault_model import Current
+
+MAX_KEYS = 1000  # counting an engine's keys stops here: one is enough to keep it
 
 
 def read(conn: Connection, desired: Desired) -> Current:
     """Everything the spec declares or picluster recorded as its own, as the server has it.
 
+    The ownership record is read and checked before any name from it is used in a request.
+
     Raises:
-        ApplyError: the server could not be read (the first failure, as one line).
+        VaultError: the server could not be read (the first failure, as one line).
+        RecordError: the ownership record is not one picluster wrote.
     """
     mounts = _mounts(conn.read("sys/mounts") or {})
     auth = _mounts(conn.read("sys/auth") or {})
     record = None
-    if RECORD_MOUNT in mounts:
-        answer = conn.read(RECORD_PATH)
-        record = dict(answer.get("data") or {}) if answer else None
-    owned, _ = ownership(record)
+    if ownership.MOUNT in mounts:
+        answer = conn.read(ownership.PATH)
+        record = ownership.parse(answer.get("data")) if answer else None
+    owned = record or ownership.Ownership()
 
     policies = {}
-    for name in sorted(set(desired.policies) | owned["policy"]):
-        found = conn.read(f"sys/policies/acl/{name}")
+    for name in sorted(set(desired.policies) | set(owned.objects["policy"])):
+        found = conn.read(api_path("sys/policies/acl", name))
         if found is not None:
             policies[name] = str(found.get("policy", ""))
 
     config = None
     if desired.auth_path is not None and desired.auth_path in auth:
-        config = conn.read(f"auth/{desired.auth_path}/config") or None
+        config = conn.read(api_path("auth", desired.auth_path, "config")) or None
 
     roles: dict[str, dict[str, Any]] = {}
-    wanted = set(desired.roles) | owned["kubernetes_role"]
-    for path in sorted({name.split("/", 1)[0] for name in wanted}):
+    wanted = set(desired.roles) | set(owned.objects["kubernetes_role"])
+    for path in sorted({name.rsplit("/", 1)[0] for name in wanted}):
         if auth.get(path, {}).get("type") != "kubernetes":
             continue
-        existing = set(conn.list(f"auth/{path}/role"))
-        for name in sorted(n for n in wanted if n.startswith(f"{path}/")):
-            role = name.split("/", 1)[1]
+        existing = set(conn.list(api_path("auth", path, "role")))
+        for name in sorted(n for n in wanted if n.rsplit("/", 1)[0] == path):
+            role = name.rsplit("/", 1)[1]
             if role in existing:
-                roles[name] = conn.read(f"auth/{path}/role/{role}") or {}
+                roles[name] = conn.read(api_path("auth", path, "role", role)) or {}
 
-    return Current(mounts, auth, policies, config, roles, record, _kv(conn, desired, mounts))
+    # What a prune would unmount: how many keys each such engine holds.
+    leaving = [
+        p.rstrip("/")
+        for p in owned.objects["secrets_engine"]
+        if p.rstrip("/") not in desired.engines and p.rstrip("/") in mounts
+    ]
+    keys = {p: _count_keys(conn, p, mounts[p]) for p in sorted(leaving)}
+    kv = _kv(conn, desired, mounts)
+    return Current(mounts, auth, policies, config, roles, record, kv, keys)
+
+
+def _count_keys(conn: Connection, path: str, mount: dict[str, Any]) -> int | None:
+    """How many keys the engine at ``path`` holds (at most MAX_KEYS), None when the token may
+    not list them."""
+    from .vault_plan import engine_of
+
+    version = engine_of(mount)[1]
+    root = [path, "metadata"] if version == 2 else [path]
+    count, folders = 0, [root]
+    try:
+        while folders and count < MAX_KEYS:
+            folder = folders.pop()
+            for key in conn.list(api_path(*folder)):
+                inner = key.rstrip("/")
+                if key.endswith("/") and inner and inner not in (".", "..") and "/" not in inner:
+                    folders.append([*folder, inner])
+                else:
+                    count += 1  # a key, or a name no folder has: it holds data either way
+    except VaultError as exc:
+        if exc.status == 403:
+            return None
+        raise
+    return min(count, MAX_KEYS)
 
 
 def _mounts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -73,13 +110,13 @@ def _kv(
             continue
         try:
             if read.version == 2:
-                found[key] = conn.read(f"{read.mount}/metadata/{read.key}") is not None
+                found[key] = conn.read(api_path(read.mount, "metadata", read.key)) is not None
             else:
                 parent, _, leaf = read.key.rpartition("/")
-                listed = conn.list(f"{read.mount}/{parent}" if parent else read.mount)
+                listed = conn.list(api_path(read.mount, parent) if parent else read.mount)
                 found[key] = leaf in listed
-        except ApplyError as exc:
-            if "(403)" not in str(exc):
+        except VaultError as exc:
+            if exc.status != 403:
                 raise
             found[key] = None  # not allowed to look: say so, do not fail the plan
     return found

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from hvac import exceptions as hvac_errors
 
-from compiler.apply.connection import reviewer_jwt, token
+from compiler.apply.connection import api_path, describe, reviewer_jwt, token
 from compiler.check import load
-from compiler.errors import ApplyError, InputError, InputFileError
+from compiler.errors import InputError, InputFileError
 from tests.support import minimal, write_spec
 
 ADDRESS = "https://vault.example:8200"
@@ -42,9 +42,26 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2YXVsdC1hdXRoIn0.c2lnbmF0dXJl"
     ids=["5xx", "sealed", "403", "400"],
 )
 def test_vault_errors_are_one_line(exc: Exception, line: str) -> None:
-    error = ApplyError.from_vault(ADDRESS, "PUT", "sys/policies/acl/x", "update", exc)
-    assert error.lines() == [line]
-    assert error.exit_code == 1
+    assert describe(ADDRESS, "PUT", "sys/policies/acl/x", "update", exc) == line
+
+
+@pytest.mark.parametrize(
+    ("parts", "path"),
+    [
+        (("sys/policies/acl", "readonly"), "sys/policies/acl/readonly"),
+        (("sys/mounts", "kv/apps"), "sys/mounts/kv/apps"),
+        (("sys/policies/acl", "a?b#c%2F"), "sys/policies/acl/a%3Fb%23c%252F"),
+        (("sys/policies/acl", "sp ace"), "sys/policies/acl/sp%20ace"),
+    ],
+)
+def test_each_api_path_segment_is_encoded(parts: tuple[str, ...], path: str) -> None:
+    assert api_path(*parts) == path
+
+
+@pytest.mark.parametrize("name", ["../../mounts/handkv", "a//b", "./x", "x/"])
+def test_no_name_can_climb_out_of_its_endpoint(name: str) -> None:
+    with pytest.raises(ValueError, match="not an API path"):
+        api_path("sys/policies/acl", name)
 
 
 def spec(tmp_path: Path, **auth: object) -> Path:

@@ -103,7 +103,7 @@ def test_vault_changing_during_the_hosts_apply_says_the_hosts_were_applied(
     hosts_applied: list[bool] = []
     checks: list[bool] = []
 
-    def vault_planned(spec: Path, prune: bool, saved_plan_: object) -> None:
+    def vault_planned(spec: Path, prune: bool, destroy: object, saved_plan_: object) -> None:
         checks.append(True)
         if len(checks) == 2:  # the second check, after the hosts
             raise StalePlanError(str(plan.path), "Vault needs 2 step(s) now, not 1,")

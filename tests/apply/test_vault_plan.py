@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -9,11 +10,13 @@ from typing import Any
 
 import pytest
 
+from compiler.apply import ownership
 from compiler.apply.plan_output import as_json, text
-from compiler.apply.vault_desired import Desired, desired, fingerprint, seconds
-from compiler.apply.vault_model import JWT_PLACEHOLDER, RECORD_MOUNT, Current, Plan
+from compiler.apply.vault_desired import Desired, desired, seconds
+from compiler.apply.vault_model import JWT_PLACEHOLDER, Current, Plan
 from compiler.apply.vault_plan import plan
 from compiler.check import load
+from compiler.errors import RecordError
 from tests.support import ROOT, minimal, write_spec
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2YXVsdC1hdXRoIn0.c2lnbmF0dXJl"
@@ -51,43 +54,84 @@ def want(tmp_path: Path, data: dict[str, Any] | None = None, jwt: str | None = J
     return desired(loaded.spec, loaded.inputs, jwt, loaded.doc)
 
 
+def sha(text: str) -> str:
+    """A fingerprint as the record stores it: ``sha256:`` and the hex digest of the text."""
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# What OpenBao answers once picluster applied spec_data(), written out by hand in the server's
+# own shapes and spellings: kv-v2 mounts with accessors, policies as someone might lay them
+# out, lists in another order, TTLs in seconds, fields picluster never sets, no JWT.
+READONLY = 'path "secret/*" {\n  capabilities = ["read"]\n}'
+READWRITE = 'path "secret/*" {\n    capabilities = ["create", "read", "update"]\n}'
+ESO_ROLE = {
+    "bound_service_account_names": ["eso2", "external-secrets"],
+    "bound_service_account_namespaces": ["external-secrets"],
+    "token_policies": ["readonly"],
+    "token_ttl": 86400,
+    "audience": "",
+    "token_max_ttl": 0,
+    "alias_name_source": "serviceaccount_uid",
+}
+# The role's fields as picluster wrote them, in its order.
+ESO_WRITTEN = {
+    "bound_service_account_names": ["external-secrets", "eso2"],
+    "bound_service_account_namespaces": ["external-secrets"],
+    "token_policies": ["readonly"],
+    "token_ttl": 86400,
+    "audience": "",
+}
+
+
+def role_sha(fields: dict[str, Any]) -> str:
+    """The record's fingerprint of a role: its written fields, lists sorted, as sorted JSON."""
+    canonical = {k: sorted(v) if isinstance(v, list) else v for k, v in fields.items()}
+    return sha(json.dumps(canonical, sort_keys=True))
+
+
 def converged(d: Desired, **changes: Any) -> Current:
-    """The server as picluster leaves it after applying ``d`` (in the server's own shapes)."""
+    """The server after picluster applied spec_data() (``d`` is used only for the CA bytes)."""
     assert d.k8s_config is not None
-    assert d.auth_path is not None
-    # Vault's own spellings: kv-v2, re-wrapped PEM, lists reordered, no header comment.
     ca = d.k8s_config["kubernetes_ca_cert"].replace("\n", "").replace("-----MII", "-----\nMII")
     ca = ca.replace("-----END", "\n-----END").replace("CERTIFICATE-----", "CERTIFICATE-----\n")
     state: dict[str, Any] = {
         "mounts": {
-            RECORD_MOUNT: {"type": "kv", "options": {"version": "2"}},
-            "secret": {"type": "kv-v2", "options": {}, "description": "Cluster secrets"},
-            "cubbyhole": {"type": "cubbyhole"},
+            "picluster": {"type": "kv", "options": {"version": "2"}, "accessor": "kv_0a1b"},
+            "secret": {
+                "type": "kv-v2",
+                "options": {},
+                "description": "Cluster secrets",
+                "accessor": "kv_2c3d",
+            },
+            "cubbyhole": {"type": "cubbyhole", "accessor": "cubbyhole_4e5f"},
         },
-        "auth": {d.auth_path: {"type": "kubernetes"}, "token": {"type": "token"}},
-        "policies": {
-            name: "\n".join(line for line in policy.splitlines() if not line.startswith("#"))
-            for name, policy in d.policies.items()
+        "auth": {
+            "kubernetes": {"type": "kubernetes", "accessor": "auth_kubernetes_6a7b"},
+            "token": {"type": "token", "accessor": "auth_token_8c9d"},
         },
+        "policies": {"readonly": READONLY, "readwrite": READWRITE},
         "k8s_config": {
-            **d.k8s_config,
+            "kubernetes_host": "https://10.0.0.10:6443",
             "kubernetes_ca_cert": ca,
+            "pem_keys": [],
+            "issuer": "",
+            "disable_iss_validation": True,
+            "disable_local_ca_jwt": True,
             "token_reviewer_jwt_set": True,
         },
-        "roles": {
-            name: {**role, "bound_service_account_names": role["bound_service_account_names"][::-1]}
-            for name, role in d.roles.items()
-        },
-        "record": {
-            "format": 1,
-            "objects": {
-                "secrets_engine": ["secret/"],
-                "policy": sorted(d.policies),
-                "auth_method": [f"{d.auth_path}/"],
-                "kubernetes_role": sorted(d.roles),
-            },
-            "jwt_sha256": {d.auth_path: fingerprint(JWT)},
-        },
+        "roles": {"kubernetes/eso": dict(ESO_ROLE)},
+        "record": ownership.parse(
+            {
+                "format": 2,
+                "objects": {
+                    "secrets_engine": {"secret/": "accessor:kv_2c3d"},
+                    "policy": {"readonly": sha(READONLY), "readwrite": sha(READWRITE)},
+                    "auth_method": {"kubernetes/": "accessor:auth_kubernetes_6a7b"},
+                    "kubernetes_role": {"kubernetes/eso": role_sha(ESO_WRITTEN)},
+                },
+                "jwt_sha256": {"kubernetes": hashlib.sha256(JWT.encode()).hexdigest()},
+            }
+        ),
     }
     state.update(changes)
     return Current(**state)
@@ -105,22 +149,25 @@ def test_an_empty_server_gets_everything_in_order(tmp_path: Path) -> None:
 
     assert summary(p) == [
         ("create", "secrets_engine", "picluster/"),
-        ("create", "ownership_record", "picluster/ownership"),
         ("create", "secrets_engine", "secret/"),
         ("create", "policy", "readonly"),
         ("create", "policy", "readwrite"),
         ("create", "auth_method", "kubernetes/"),
         ("create", "kubernetes_config", "auth/kubernetes/config"),
         ("create", "kubernetes_role", "kubernetes/eso"),
-        ("update", "ownership_record", "picluster/ownership"),
+        ("create", "ownership_record", "picluster/ownership"),
     ]
-    # Creates are recorded before they run; the JWT fingerprint only after the config write.
-    intent, final = p.steps[1].body, p.steps[-1].body
-    assert intent is not None
-    assert final is not None
-    assert intent["data"]["objects"]["kubernetes_role"] == ["kubernetes/eso"]
-    assert intent["data"]["jwt_sha256"] == {}
-    assert final["data"]["jwt_sha256"] == {"kubernetes": fingerprint(JWT)}
+    # Nothing is recorded before it exists: the record starts empty, and what it settles on
+    # names each object made, the JWT by its SHA-256 (the mounts' accessors are read back).
+    assert p.record_before.body()["data"]["objects"] == {}
+    settled = p.record_after.body()["data"]
+    assert settled["objects"] == {
+        "secrets_engine": {"secret/": None},
+        "policy": {"readonly": p.steps[2].fingerprint, "readwrite": p.steps[3].fingerprint},
+        "auth_method": {"kubernetes/": None},
+        "kubernetes_role": {"kubernetes/eso": role_sha(ESO_WRITTEN)},
+    }
+    assert settled["jwt_sha256"] == {"kubernetes": hashlib.sha256(JWT.encode()).hexdigest()}
 
 
 def test_a_converged_server_plans_nothing(tmp_path: Path) -> None:
@@ -128,7 +175,7 @@ def test_a_converged_server_plans_nothing(tmp_path: Path) -> None:
     p = plan(d, converged(d))
     assert p.steps == []
     assert p.conflicts == []
-    assert p.pruneable == []
+    assert p.notes == []
     assert text(p, ADDRESS) == [f"Vault {ADDRESS}: no changes; the server matches the spec"]
 
 
@@ -138,8 +185,13 @@ def test_a_converged_server_plans_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "mount",
     [
-        {"type": "kv-v2", "options": None, "description": "Cluster secrets"},
-        {"type": "kv", "options": {"version": "2"}, "description": "Cluster secrets"},
+        {"type": "kv-v2", "options": None, "description": "Cluster secrets", "accessor": "kv_2c3d"},
+        {
+            "type": "kv",
+            "options": {"version": "2"},
+            "description": "Cluster secrets",
+            "accessor": "kv_2c3d",
+        },
     ],
     ids=["kv-v2", "kv-version-2"],
 )
@@ -153,7 +205,12 @@ def test_kv_v2_and_kv_version_2_are_the_same_engine(tmp_path: Path, mount: dict[
 def test_kv_version_1_is_upgraded_in_place_never_replaced(tmp_path: Path) -> None:
     d = want(tmp_path)
     state = converged(d)
-    state.mounts["secret"] = {"type": "kv", "options": {"version": "1"}, "description": "old"}
+    state.mounts["secret"] = {
+        "type": "kv",
+        "options": {"version": "1"},
+        "description": "old",
+        "accessor": "kv_2c3d",
+    }
     [step] = plan(d, state).steps
     assert (step.action, step.method, step.path) == ("update", "POST", "sys/mounts/secret/tune")
     assert step.body == {"description": "Cluster secrets", "options": {"version": "2"}}
@@ -179,7 +236,7 @@ def test_a_mount_that_would_need_replacing_is_a_conflict(
     data = spec_data(secrets_engines=[{"path": "secret", "version": 1}])
     d = want(tmp_path, data)
     state = converged(d)
-    state.mounts["secret"] = mount
+    state.mounts["secret"] = {**mount, "accessor": "kv_2c3d"}
     p = plan(d, state)
     assert p.conflicts == [conflict]
     assert p.steps == []
@@ -194,12 +251,18 @@ def test_an_edited_policy_is_one_update_with_its_diff(tmp_path: Path) -> None:
     data["vault"]["policies"]["readonly"][0]["capabilities"] = ["read", "list"]
     p = plan(want(tmp_path, data), converged(d))
 
-    assert summary(p) == [("update", "policy", "readonly")]
+    # The record learns the policy's new fingerprint.
+    assert summary(p) == [
+        ("update", "policy", "readonly"),
+        ("update", "ownership_record", "picluster/ownership"),
+    ]
     assert text(p, ADDRESS) == [
-        f"Vault {ADDRESS}: 0 to create, 1 to update, 0 to delete",
+        f"Vault {ADDRESS}: 0 to create, 2 to update, 0 to delete",
         "  ~ policy readonly",
         '      -capabilities = ["read"]',
         '      +capabilities = ["read", "list"]',
+        "  ~ ownership record picluster/ownership",
+        "      fingerprints: (none) -> (1 updated)",
     ]
 
 
@@ -287,24 +350,49 @@ def test_no_jwt_source_unsets_one_set_before(tmp_path: Path) -> None:
 # --- ownership and prune ---------------------------------------------------------------------
 
 
+def with_old(state: Current, record: dict[str, Any]) -> Current:
+    """``state`` with role and policy "old" (made by picluster, as ``record`` says) and
+    "by-hand" (made by someone else) on the server."""
+    for name in ("old", "by-hand"):
+        state.roles[f"kubernetes/{name}"] = dict(ESO_ROLE)
+        state.policies[name] = 'path "x" { capabilities = ["read"] }'
+    return Current(**{**state.__dict__, "record": ownership.parse(record)})
+
+
+def recorded(**objects: dict[str, str | None]) -> dict[str, Any]:
+    base: dict[str, dict[str, str | None]] = {
+        "secrets_engine": {"secret/": "accessor:kv_2c3d"},
+        "policy": {"readonly": sha(READONLY), "readwrite": sha(READWRITE)},
+        "auth_method": {"kubernetes/": "accessor:auth_kubernetes_6a7b"},
+        "kubernetes_role": {"kubernetes/eso": role_sha(ESO_WRITTEN)},
+    }
+    for kind, entries in objects.items():
+        base[kind] = {**base[kind], **entries}
+    return {
+        "format": 2,
+        "objects": base,
+        "jwt_sha256": {"kubernetes": hashlib.sha256(JWT.encode()).hexdigest()},
+    }
+
+
+OLD_RECORD = recorded(
+    kubernetes_role={"kubernetes/old": role_sha(ESO_WRITTEN)},
+    policy={"old": sha('path "x" { capabilities = ["read"] }')},
+)
+
+
 def test_prune_deletes_only_what_picluster_created(tmp_path: Path) -> None:
     d = want(tmp_path)
-    state = converged(d)
-    # "old" was created by picluster; "by-hand" was not.
-    for name in ("old", "by-hand"):
-        state.roles[f"kubernetes/{name}"] = dict(state.roles["kubernetes/eso"])
-        state.policies[name] = 'path "x" { capabilities = ["read"] }'
-    assert state.record is not None
-    state.record["objects"]["kubernetes_role"].append("kubernetes/old")
-    state.record["objects"]["policy"].append("old")
+    state = with_old(converged(d), OLD_RECORD)
 
     kept = plan(d, state)
     assert kept.steps == []
-    assert kept.pruneable == [("kubernetes_role", "kubernetes/old"), ("policy", "old")]
-    assert text(kept, ADDRESS)[1] == (
+    assert text(kept, ADDRESS)[1:] == [
         "  note: kubernetes role kubernetes/old was created by picluster and is no longer in "
-        "the spec; `--prune` deletes it"
-    )
+        "the spec; `--prune` deletes it (no new login with it)",
+        "  note: policy old was created by picluster and is no longer in the spec; `--prune` "
+        "deletes it (tokens that carry it lose what it grants)",
+    ]
 
     pruned = plan(d, state, prune=True)
     assert summary(pruned) == [
@@ -316,16 +404,136 @@ def test_prune_deletes_only_what_picluster_created(tmp_path: Path) -> None:
         ("DELETE", "auth/kubernetes/role/old"),
         ("DELETE", "sys/policies/acl/old"),
     ]
-    record = pruned.steps[-1].body
-    assert record is not None
-    assert record["data"]["objects"]["kubernetes_role"] == ["kubernetes/eso"]
-    assert "old" not in record["data"]["objects"]["policy"]
+    assert text(pruned, ADDRESS)[1:3] == [
+        "  - kubernetes role kubernetes/old (no new login with it)",
+        "  - policy old (tokens that carry it lose what it grants)",
+    ]
+    objects = pruned.record_after.body()["data"]["objects"]
+    assert list(objects["kubernetes_role"]) == ["kubernetes/eso"]
+    assert "old" not in objects["policy"]
+
+
+def test_an_owned_object_changed_by_hand_since_is_kept(tmp_path: Path) -> None:
+    """Recreated or edited by hand after picluster made it: its fingerprint no longer matches
+    the record's, so a prune reports it and leaves it."""
+    d = want(tmp_path)
+    state = with_old(converged(d), OLD_RECORD)
+    state.policies["old"] = 'path "x" { capabilities = ["read", "list"] }'
+    state.roles["kubernetes/old"]["token_policies"] = ["readwrite"]
+    pruned = plan(d, state, prune=True)
+    assert summary(pruned) == []
+    assert pruned.notes == [
+        "kubernetes role kubernetes/old was created by picluster, but changed or made anew by "
+        "hand since; kept (delete it by hand if it should go)",
+        "policy old was created by picluster, but changed or made anew by hand since; kept "
+        "(delete it by hand if it should go)",
+    ]
+
+
+def test_an_entry_whose_object_is_gone_is_dropped(tmp_path: Path) -> None:
+    """Deleted by hand: the record forgets it, so a later object of that name made by hand is
+    never taken for picluster's."""
+    d = want(tmp_path)
+    state = with_old(converged(d), OLD_RECORD)
+    del state.policies["old"]
+    del state.roles["kubernetes/old"]
+    p = plan(d, state, prune=True)
+    assert summary(p) == [("update", "ownership_record", "picluster/ownership")]
+    assert "old" not in p.record_before.objects["policy"]
+    assert "kubernetes/old" not in p.record_after.objects["kubernetes_role"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "note"),
+    [
+        (12, "holds 12 keys"),
+        (1000, "holds 1000+ keys"),
+        (None, "keys it may hold cannot be counted"),
+    ],
+)
+def test_an_engine_that_holds_keys_is_never_unmounted_by_prune(
+    tmp_path: Path, keys: int | None, note: str
+) -> None:
+    data = spec_data(secrets_engines=[])
+    data["vault"]["kubernetes_auth"]["roles"] = {}
+    del data["vault"]["policies"]
+    d = want(tmp_path, data)
+    state = converged(d, keys={"secret": keys}, roles={}, policies={})
+    state = Current(
+        **{**state.__dict__, "record": ownership.parse(recorded(policy={}, kubernetes_role={}))}
+    )
+    state.record.objects["policy"].clear()  # type: ignore[union-attr]
+    state.record.objects["kubernetes_role"].clear()  # type: ignore[union-attr]
+    p = plan(d, state, prune=True)
+    assert p.notes == [
+        f"secrets engine secret/ was created by picluster and is no longer in the spec, but "
+        f"{note}; kept: `--prune --destroy-engine secret` unmounts it and destroys them"
+    ]
+    assert [s for s in p.steps if s.action == "delete"] == []
+    destroyed = plan(d, state, prune=True, destroy={"secret"})
+    assert text(destroyed, ADDRESS)[1] == (
+        "  - secrets engine secret/ (unmounts it"
+        + (f" and destroys its {note.removeprefix('holds ')})" if keys else ")")
+    )
+
+
+def test_an_empty_engine_is_unmounted_by_prune(tmp_path: Path) -> None:
+    data = spec_data(secrets_engines=[])
+    d = want(tmp_path, data)
+    p = plan(d, converged(d, keys={"secret": 0}), prune=True)
+    assert text(p, ADDRESS)[1] == "  - secrets engine secret/ (unmounts it)"
+
+
+@pytest.mark.parametrize(
+    ("record", "why"),
+    [
+        (
+            recorded(policy={"../../mounts/handkv": None}),
+            "'../../mounts/handkv' is not a policy name",
+        ),
+        (recorded(secrets_engine={"handkv": None}), "'handkv' is not a secrets engine name"),
+        ({"format": 7}, "format 7 is not one picluster writes"),
+        ({"format": 2, "objects": {"mount": {}}}, "'mount' is not a kind picluster records"),
+        ({"format": 2, "objects": [], "jwt_sha256": {}}, "objects and jwt_sha256 must be mappings"),
+        (recorded(policy={"ok": "sha256:zz"}), "the fingerprint of policy ok is malformed"),
+    ],
+)
+def test_a_record_that_picluster_did_not_write_is_refused_as_a_whole(
+    record: dict[str, Any], why: str
+) -> None:
+    with pytest.raises(RecordError) as info:
+        ownership.parse(record)
+    assert str(info.value) == (
+        f"picluster/ownership: not a record picluster wrote ({why}); nothing was changed. Look "
+        "at it (`bao kv get picluster/ownership`); delete it to start afresh, and picluster "
+        "then owns nothing"
+    )
+
+
+def test_a_record_of_format_1_is_read_and_fingerprinted(tmp_path: Path) -> None:
+    """Names only, as an older picluster wrote them: trusted as before, and the next apply
+    records each one's fingerprint."""
+    d = want(tmp_path)
+    old = {
+        "format": 1,
+        "objects": {
+            "policy": ["readonly", "readwrite"],
+            "secrets_engine": ["secret/"],
+            "auth_method": ["kubernetes/"],
+            "kubernetes_role": ["kubernetes/eso"],
+        },
+        "jwt_sha256": {"kubernetes": hashlib.sha256(JWT.encode()).hexdigest()},
+    }
+    state = converged(d, record=ownership.parse(old))
+    p = plan(d, state)
+    assert summary(p) == [("update", "ownership_record", "picluster/ownership")]
+    assert p.record_after.body() == converged(d).record.body()  # type: ignore[union-attr]
 
 
 def test_objects_that_existed_before_are_adopted_not_owned(tmp_path: Path) -> None:
     d = want(tmp_path)
     state = converged(d, record=None)
-    state.mounts.pop(RECORD_MOUNT)
+    state.mounts.pop(ownership.MOUNT)
     p = plan(d, state, prune=True)
     # Only the JWT fingerprint is news: the record is made to hold it, and claims nothing.
     assert summary(p) == [
@@ -333,13 +541,11 @@ def test_objects_that_existed_before_are_adopted_not_owned(tmp_path: Path) -> No
         ("update", "kubernetes_config", "auth/kubernetes/config"),
         ("create", "ownership_record", "picluster/ownership"),
     ]
-    record = p.steps[-1].body
-    assert record is not None
-    assert record["data"]["objects"] == {}
+    assert p.record_after.body()["data"]["objects"] == {}
 
 
 def test_the_record_mount_is_reserved(tmp_path: Path) -> None:
-    data = spec_data(secrets_engines=[{"path": "secret"}, {"path": RECORD_MOUNT}])
+    data = spec_data(secrets_engines=[{"path": "secret"}, {"path": ownership.MOUNT}])
     p = plan(want(tmp_path, data), Current())
     assert p.conflicts == ["secrets engine picluster/: reserved for picluster's record"]
 

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -196,19 +197,39 @@ def test_init_plan_apply_prune_and_recover(
     assert code == 0, err
     lines = out.splitlines()
     assert lines[:3] == [
-        "[1/11] + secrets engine picluster/",
-        "[2/11] + ownership record picluster/ownership",
-        "[3/11] + secrets engine secret/",
+        "[1/10] + secrets engine picluster/",
+        "[2/10] + secrets engine secret/",
+        "[3/10] + policy prometheus-monitoring",
     ]
+    assert lines[9] == "[10/10] + ownership record picluster/ownership"
     assert lines[-2:] == [
-        f"Vault {url}: applied: 10 to create, 1 to update, 0 to delete",
+        f"Vault {url}: applied: 10 to create, 0 to update, 0 to delete",
         f"{story.spec}:76:19: kubernetes.external_secrets.secrets[0].data.password: warning: "
         "secret/secret1 does not exist in Vault; ExternalSecret default/vault-example cannot "
         "sync until it is written",
     ]
 
-    # The procedure's own test: readonly gets 403 writing, readwrite writes, both read.
+    # The record names what was made, each by what the server has: a mount by its accessor,
+    # a policy by the SHA-256 of its text.
     client = server.client(root)
+    record = client.read("picluster/data/ownership")["data"]["data"]
+    mounts = client.sys.list_mounted_secrets_engines()["data"]
+    auths = client.sys.list_auth_methods()["data"]
+    text = client.sys.read_policy("readonly")["data"]["rules"]
+    assert record["format"] == 2
+    assert record["objects"]["secrets_engine"] == {
+        "secret/": f"accessor:{mounts['secret/']['accessor']}"
+    }
+    assert record["objects"]["auth_method"] == {
+        "kubernetes/": f"accessor:{auths['kubernetes/']['accessor']}"
+    }
+    assert record["objects"]["policy"]["readonly"] == "sha256:" + sha256(text.encode()).hexdigest()
+    assert sorted(record["objects"]["kubernetes_role"]) == [
+        "kubernetes/external-secrets",
+        "kubernetes/prometheus",
+    ]
+
+    # The procedure's own test: readonly gets 403 writing, readwrite writes, both read.
     tokens = {
         p: client.auth.token.create(policies=[p], ttl="10m")["auth"]["client_token"]
         for p in ("readonly", "readwrite")
@@ -244,15 +265,17 @@ def test_init_plan_apply_prune_and_recover(
     story.write()
     code, out, _ = run(story, "plan", story.spec, token=root)
     assert (code, out.splitlines()) == (0, [
-        f"Vault {url}: 0 to create, 1 to update, 0 to delete",
+        f"Vault {url}: 0 to create, 2 to update, 0 to delete",
         "  ~ policy readonly",
         '      -capabilities = ["read"]',
         '      +capabilities = ["read", "list"]',
+        "  ~ ownership record picluster/ownership",
+        "      fingerprints: (none) -> (1 updated)",
     ])  # fmt: skip
     code, out, _ = run(story, "plan", story.spec, "--output", "json", token=root)
-    assert json.loads(out)["summary"] == {"create": 0, "update": 1, "delete": 0}
+    assert json.loads(out)["summary"] == {"create": 0, "update": 2, "delete": 0}
     code, out, _ = run(story, "apply", story.spec, token=root)
-    assert out.splitlines()[0] == "[1/1] ~ policy readonly"
+    assert out.splitlines()[0] == "[1/2] ~ policy readonly"
     assert 'capabilities = ["read", "list"]' in client.sys.read_policy("readonly")["data"]["rules"]
 
     # A saved plan runs exactly as it was shown, or not at all.
@@ -277,8 +300,8 @@ def test_init_plan_apply_prune_and_recover(
     assert client.sys.read_policy("readonly")["data"]["rules"] == by_hand
     run(story, "plan", story.spec, "--out", str(plan_file), token=root)
     code, out, err = run(story, "apply", story.spec, "--plan", str(plan_file), token=root)
-    assert (code, out.splitlines()[0], err) == (0, "[1/1] ~ policy readonly", "")
-    assert writes == [("PUT", "sys/policies/acl/readonly")]
+    assert (code, out.splitlines()[0], err) == (0, "[1/2] ~ policy readonly", "")
+    assert writes == [("PUT", "sys/policies/acl/readonly"), ("POST", "picluster/data/ownership")]
     assert run(story, "plan", story.spec, token=root)[1] == (
         f"Vault {url}: no changes; the server matches the spec\n"
     )
@@ -292,7 +315,7 @@ def test_init_plan_apply_prune_and_recover(
     assert out.splitlines() == [
         f"Vault {url}: no changes; the server matches the spec",
         "  note: kubernetes role kubernetes/prometheus was created by picluster and is no "
-        "longer in the spec; `--prune` deletes it",
+        "longer in the spec; `--prune` deletes it (no new login with it)",
     ]
     code, out, _ = run(story, "apply", story.spec, "--prune", token=root)
     assert out.splitlines()[:2] == [
@@ -310,32 +333,36 @@ def test_init_plan_apply_prune_and_recover(
     story.write()
     execute = vault_apply.execute
 
-    def stop_before_step_3(conn: Any, plan: Any, jwt: Any, progress: Any) -> None:
+    def stop_before_step_2(conn: Any, plan: Any, jwt: Any, progress: Any) -> None:
         def hook(number: int, total: int, step: Any) -> None:
-            if number == 3:
+            if number == 2:
                 stop(story.server.process)
             progress(number, total, step)
 
         execute(conn, plan, jwt, hook)
 
-    monkeypatch.setattr(vault_apply, "execute", stop_before_step_3)
+    monkeypatch.setattr(vault_apply, "execute", stop_before_step_2)
     code, out, err = run(story, "apply", story.spec, token=root)
     assert out.splitlines() == [
-        "[1/3] ~ ownership record picluster/ownership",
-        "[2/3] + policy extra-one",
-        "[3/3] + policy extra-two",
+        "[1/3] + policy extra-one",
+        "[2/3] + policy extra-two",
     ]
-    assert (code, err) == (1, f"apply stopped at step 3 of 3 (+ policy extra-two): {url}: "
+    assert (code, err) == (1, f"apply stopped at step 2 of 3 (+ policy extra-two): {url}: "
                               "unreachable (connection refused) after 4 attempts\n")  # fmt: skip
     monkeypatch.setattr(vault_apply, "execute", execute)
 
     story.restart()
     story.server.unseal()
     story.server.wait_health(200)
+    # What the stopped apply made is recorded, and nothing it did not make.
+    record = story.server.client(root).read("picluster/data/ownership")["data"]["data"]
+    assert "extra-one" in record["objects"]["policy"]
+    assert "extra-two" not in record["objects"]["policy"]
     code, out, err = run(story, "apply", story.spec, token=root)
     assert (code, out.splitlines()) == (0, [
-        "[1/1] + policy extra-two",
-        f"Vault {url}: applied: 1 to create, 0 to update, 0 to delete",
+        "[1/2] + policy extra-two",
+        "[2/2] ~ ownership record picluster/ownership",
+        f"Vault {url}: applied: 1 to create, 1 to update, 0 to delete",
     ]), err  # fmt: skip
     assert run(story, "plan", story.spec, token=root)[1] == (
         f"Vault {url}: no changes; the server matches the spec\n"
