@@ -67,6 +67,12 @@ def test_three_nodes_run_systemd_each_with_its_name_and_address(lab: Lab) -> Non
     assert len(machine_ids) == 3
 
 
+def test_run_returns_the_exit_status_stdout_and_stderr_of_a_root_shell(lab: Lab) -> None:
+    node = lab.node("node1")
+    assert node.run("id -u; echo warn >&2; exit 3") == (3, "0\n", "warn\n")
+    assert node.run("read line || echo empty stdin") == (0, "empty stdin\n", "")
+
+
 def test_the_host_sees_a_running_node_s_files_through_its_root(lab: Lab) -> None:
     node = lab.node("node1")
     node.check("echo from-node > /root/lab-seen")
@@ -134,7 +140,7 @@ def test_systemd_runs_a_unit_with_a_dynamic_user_and_a_credential(lab: Lab) -> N
     out = node.check(
         "systemd-run --wait --pipe --quiet -p DynamicUser=yes "
         "-p LoadCredential=name:/etc/hostname "
-        """sh -c 'cat "$CREDENTIALS_DIRECTORY/name"; id -u' </dev/null"""
+        """sh -c 'cat "$CREDENTIALS_DIRECTORY/name"; id -u'"""
     )
     name, uid = out.split()
     assert name == "node2"
