@@ -26,8 +26,8 @@ from . import host, network
 from .host import LabError
 from .node import BOOT_TIMEOUT, KILL_TIMEOUT, LabNode, owned_pid
 
-# Not under /tmp: a node sees only the host's root filesystem, and nothing of the lab's own
-# files needs to be seen anyway; /var/tmp is on the root filesystem and survives the run.
+# A fixed place, so that a run finds what a killed one left (pytest's temporary directories
+# are new each run); the overlays' upper and work directories need a disk filesystem.
 BASE = Path("/var/tmp/pclab")
 LOCK = Path("/var/tmp/pclab.lock")
 NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
@@ -48,7 +48,10 @@ class Lab:
 
     def node(self, name: str) -> LabNode:
         """The node called ``name``."""
-        return next(n for n in self.nodes if n.name == name)
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise LabError(f"no node {name!r} in the lab ({', '.join(n.name for n in self.nodes)})")
 
     def ensure_running(self) -> None:
         """Boot (in parallel) every node that is not running, e.g. after a failed test."""
@@ -61,9 +64,11 @@ def parallel(calls: list[Callable[[], T]]) -> list[T]:
         return []
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = [pool.submit(c) for c in calls]
-    errors = [f.exception() for f in futures if f.exception() is not None]
-    if errors:
-        raise errors[0]  # type: ignore[misc]
+    errors = [e for e in (f.exception() for f in futures) if e is not None]
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:  # every node's reason: two nodes failing alike point at the host
+        raise LabError("\n".join(str(e) for e in errors)) from errors[0]
     return [f.result() for f in futures]
 
 
