@@ -1,0 +1,1 @@
+"""The lab: real systemd nodes (systemd-nspawn) on this machine, for the cluster tests."""
