@@ -392,7 +392,7 @@ def test_a_header_or_layout_is_no_change(tmp_path: Path) -> None:
     ours = policy_with(tmp_path, "c/hash#x", "a.yaml")
     other = policy_with(tmp_path, "c/hash#x", "b.yaml")
     assert ours != other
-    relaid = '/* hand */ path "c/hash#x"{capabilities=[ "read" ]} # end'
+    relaid = '/* hand */ path "c/hash#x"{capabilities=[ "read", ]} # end'
     assert normalised_policy(ours) == normalised_policy(other) == normalised_policy(relaid)
 
 

@@ -65,7 +65,11 @@ def canonical(text: str) -> str:
         elif word == "," and brackets == 0:  # HCL1 allows a comma between items
             line.append(word)
             item_done = True
+        elif word == "," and previous in ("[", ","):
+            continue  # in a list a comma only separates (hcl/parser listType): [,a,,b] is [a,b]
         else:
+            if word == "]" and line and line[-1] == ",":
+                line.pop()  # ... and [a, b,] is [a, b]
             line.append(word)
             brackets += {"[": 1, "]": -1}.get(word, 0)
             item_done = brackets == 0 and (previous == "=" or word == "]")
