@@ -134,10 +134,14 @@ def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
         loc: Loc = ("vault", "policies", name)
         if name == "root":
             yield doc.problem(loc, "'root' is a built-in policy and cannot be redefined", key=True)
-        paths = [r.path for r in rules]
+        # OpenBao drops one leading '/' of a rule path and merges the capabilities of rules
+        # with the same path (internal/vault/policy/policy.go, parsePaths).
+        paths = [r.path.removeprefix("/") for r in rules]
         for j, rule in enumerate(rules):
-            if rule.path in paths[:j]:
-                yield doc.problem((*loc, j, "path"), f"duplicate rule for path {rule.path!r}")
+            if paths[j] in paths[:j]:
+                same = rules[paths.index(paths[j])].path
+                also = "" if same == rule.path else f" (the server drops a leading '/': {same!r})"
+                yield doc.problem((*loc, j, "path"), f"duplicate rule for path {rule.path!r}{also}")
             caps = rule.capabilities
             for cap in _duplicates(list(caps)):
                 yield doc.problem((*loc, j, "capabilities"), f"capability {cap!r} listed twice")

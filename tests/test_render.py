@@ -67,9 +67,10 @@ def test_hcl_string_cannot_inject_a_policy_block(tmp_path: Path) -> None:
 
 
 def test_hcl_string_escapes() -> None:
+    # HCL1 (what the servers parse) has no $${ escape and no %{ directive; \u0024 is an escape.
     assert render.hcl_string('a"b') == '"a\\"b"'
-    assert render.hcl_string("${x}") == '"$${x}"'
-    assert render.hcl_string("%{x}") == '"%%{x}"'
+    assert render.hcl_string("${x}") == '"\\u0024{x}"'
+    assert render.hcl_string("%{x}") == '"%{x}"'
     assert render.hcl_string("a\\b\nc") == '"a\\\\b\\nc"'
 
 

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Collection
 from typing import Any
 
+from .. import hcl1
 from ..inputs import normalised_pem
 from . import ownership, vault_owned
 from .connection import api_path
@@ -24,9 +25,20 @@ from .vault_model import JWT_PLACEHOLDER, Action, Change, Current, Plan, Step
 
 
 def normalised_policy(text: str) -> str:
-    """Policy text without comments or layout, so a header or reformatting is no change."""
-    lines = (line.split("#")[0].strip() for line in text.splitlines())
-    return "\n".join(" ".join(line.split()) for line in lines if line)
+    """Policy text as the server's HCL1 parser reads it, so that a header or a reformatting is
+    no change and any change to a rule is one: comments *outside* strings and layout dropped,
+    each string written one way (``"a#b"`` keeps its ``#``; ``"${x}"`` and ``"\\u0024{x}"``
+    are one string).
+
+    A JSON policy (the server reads text starting with ``{`` as JSON) and text this HCL1
+    scanner does not read (a heredoc, a syntax error) are compared as they are.
+    """
+    if text.lstrip().startswith("{"):
+        return text
+    try:
+        return hcl1.canonical(text)
+    except ValueError:
+        return text
 
 
 def engine_of(mount: dict[str, Any]) -> tuple[str, int | None]:

@@ -111,9 +111,42 @@ MountPath = Annotated[
     ),
 ]
 
+_TEMPLATE_ROOTS = ("identity.entity.", "identity.groups.", "time.")
+
+
+def _policy_path(value: str) -> str:
+    """The rules OpenBao applies to a rule path when it stores a policy, checked here so that a
+    policy is never refused, or a rule silently dropped, at apply time.
+
+    From ``internal/vault/policy/policy.go`` (``parsePaths``) and
+    ``sdk/helper/identitytpl/templating.go`` (``PopulateString``, ``performTemplating``):
+    ``{{`` and ``}}`` always delimit an identity template, and one that does not name an
+    ``identity.`` or ``time.`` value never resolves, so its rule applies to no request.
+    """
+    if re.search("[\ud800-\udfff]", value):
+        raise ValueError(f"{value!r} holds a lone surrogate, which UTF-8 cannot encode")
+    if "+*" in value:
+        raise ValueError(f"{value!r}: '+*' is not allowed in a policy path (OpenBao refuses it)")
+    pieces = value.split("{{")
+    if "}}" in pieces[0] or any(piece.count("}}") != 1 for piece in pieces[1:]):
+        raise ValueError(
+            f"{value!r}: unbalanced '{{{{' and '}}}}'; in a policy path they enclose an "
+            "identity template such as {{identity.entity.id}}"
+        )
+    for piece in pieces[1:]:
+        name = piece.split("}}")[0].strip()
+        if not name.startswith(_TEMPLATE_ROOTS):
+            raise ValueError(
+                f"{value!r}: {{{{{name}}}}} is not an identity template (identity.entity.*, "
+                "identity.groups.* or time.*), so the rule would never apply"
+            )
+    return value
+
+
 PolicyPath = Annotated[
     str,
     *_matching(r"^[^\x00-\x1f\x7f]{1,512}$", "an API path pattern (no control characters)"),
+    AfterValidator(_policy_path),
 ]
 
 Capability = Literal[
