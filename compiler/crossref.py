@@ -18,6 +18,9 @@ from .spec.kubernetes import ExternalSecrets, Store
 from .yamlio import Document, Loc, dotted
 
 RESERVED_MOUNTS = {"sys", "auth", "identity", "cubbyhole"}
+# The one capability of the list each server does not know (OpenBao internal/vault/policy;
+# Vault's policy.go): the server refuses a policy that names it.
+UNKNOWN_CAPABILITY = {"openbao": "subscribe", "vault": "scan"}
 BUILTIN_POLICIES = {"default"}
 
 
@@ -145,6 +148,13 @@ def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
             caps = rule.capabilities
             for cap in _duplicates(list(caps)):
                 yield doc.problem((*loc, j, "capabilities"), f"capability {cap!r} listed twice")
+            for k, cap in enumerate(caps):
+                if cap == UNKNOWN_CAPABILITY[vault.distribution]:
+                    product = "OpenBao" if vault.distribution == "openbao" else "HashiCorp Vault"
+                    yield doc.problem(
+                        (*loc, j, "capabilities", k),
+                        f"{product} has no capability {cap!r}; its policy parser refuses it",
+                    )
             if "deny" in caps and len(set(caps)) > 1:
                 yield doc.problem(
                     (*loc, j, "capabilities"),

@@ -26,7 +26,7 @@ from tests.support import ROOT
 BAD_SPECS = ROOT / "tests" / "bad_specs"
 SPECS = sorted(BAD_SPECS.glob("*.yaml"))
 
-CAPABILITIES = "create, read, update, patch, delete, list, sudo, deny, subscribe"
+CAPABILITIES = "create, read, update, patch, delete, list, sudo, deny, subscribe, scan"
 PATH_CHARS = "a path may hold only letters, digits and . _ @ + - between slashes"
 ESO_NS = "role 'external-secrets' does not bind the store's namespace 'external-secrets'"
 DNS_LABEL = "a DNS-1123 label (a-z, 0-9, '-'; at most 63)"
@@ -261,6 +261,10 @@ EXPECTED: dict[str, list[str]] = {
         "8:5: vault.kubernetes_auth: OpenBao needs the cluster's CA certificate to check the "
         "Kubernetes API server: set ca_cert (k3s keeps it in "
         "/var/lib/rancher/k3s/server/tls/server-ca.crt)",
+    ],
+    "56-capability-the-server-lacks": [
+        "8:63: vault.policies.events[0].capabilities[1]: OpenBao has no capability 'subscribe'; "
+        "its policy parser refuses it",
     ],
     "51-k8s-ca-is-a-key": [
         "8:16: vault.tls.local.ca_cert: 51-k8s-ca-is-a-key.pem: holds a private key; "

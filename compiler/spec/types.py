@@ -149,8 +149,10 @@ PolicyPath = Annotated[
     AfterValidator(_policy_path),
 ]
 
+# Each server knows all but one of these: HashiCorp Vault has subscribe (event streams),
+# OpenBao has scan (recursive listing); the cross-reference check refuses the other's.
 Capability = Literal[
-    "create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe"
+    "create", "read", "update", "patch", "delete", "list", "sudo", "deny", "subscribe", "scan"
 ]
 
 SubjectText = Annotated[

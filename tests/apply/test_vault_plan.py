@@ -63,7 +63,7 @@ def sha(text: str) -> str:
 # own shapes and spellings: kv-v2 mounts with accessors, policies as someone might lay them
 # out, lists in another order, TTLs in seconds, fields picluster never sets, no JWT.
 READONLY = 'path "secret/*" {\n  capabilities = ["read"]\n}'
-READWRITE = 'path "secret/*" {\n    capabilities = ["create", "read", "update"]\n}'
+READWRITE = 'path "secret/*" { capabilities = [ "create", "read", "update", ] }'
 ESO_ROLE = {
     "bound_service_account_names": ["eso2", "external-secrets"],
     "bound_service_account_namespaces": ["external-secrets"],
