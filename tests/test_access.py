@@ -109,10 +109,12 @@ def test_exact_glob_and_segment_patterns(pattern: str, path: str, read: bool) ->
 def test_priority_between_overlapping_patterns(lower: str, higher: str, path: str) -> None:
     p = {"low": rules((lower, "list")), "high": rules((higher, "read"))}
     for names in (["low", "high"], ["high", "low"]):
-        decision = compile_acl(p, names).decide(path)
+        acl = compile_acl(p, names)
+        decision = acl.decide(path)
         assert decision.answer() == ["read"]
         assert decision.grant is not None
         assert (decision.grant.pattern, decision.grant.policies) == (higher, ("high",))
+        assert [g.pattern for g in acl.matches(path)] == [higher, lower]
 
 
 def test_a_plus_inside_a_segment_is_literal_but_counts_as_the_first_wildcard() -> None:

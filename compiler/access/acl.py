@@ -175,7 +175,7 @@ class ACL:
 
     policies: tuple[str, ...]  # the token's policies, as the server sanitises them
     exact: Mapping[str, Grant]
-    prefix: tuple[tuple[str, Grant], ...]  # longest first
+    prefix: tuple[tuple[str, Priority, Grant], ...]  # key, priority, grant
     wildcards: tuple[_Wildcard, ...]
     templated: tuple[Templated, ...] = ()
     refused: tuple[Refused, ...] = ()
@@ -185,7 +185,7 @@ class ACL:
     @property
     def grants(self) -> tuple[Grant, ...]:
         """Every pattern of the ACL, merged (for reports of what a token can do)."""
-        out = [*self.exact.values(), *(g for _, g in self.prefix)]
+        out = [*self.exact.values(), *(g for _, _, g in self.prefix)]
         out += [w.grant for w in self.wildcards]
         return tuple(sorted(out, key=lambda g: (g.pattern, g.kind)))
 
@@ -208,31 +208,55 @@ class ACL:
         """Whether a request needing ``capability`` on ``path`` is allowed."""
         return self.decide(path, listing=capability in ("list", "scan")).allows(capability)
 
+    def matches(self, path: str, *, listing: bool = True) -> tuple[Grant, ...]:
+        """Every pattern that matches ``path``: the one that decides first, then the ones it
+        outranks, in the order the server would have fallen back to them (to say why a
+        rule is not the one that applies)."""
+        if self.is_root:
+            return ()
+        found: list[Grant] = []
+        for where, exact_only in _stages(path.lstrip("/"), listing):
+            if exact_only:
+                found += [g] if (g := self.exact.get(where)) else []
+            else:
+                found += [g for _, g in sorted(self._ranked(where), key=_first, reverse=True)]
+        return tuple(dict.fromkeys(found))
+
     def _lookup(self, path: str, listing: bool) -> Grant | None:
-        # AllowOperation: an exact rule first, then the non-exact rules; a LIST also tries
-        # the path without its trailing slash, each step before the next.
-        grant = self.exact.get(path)
-        if grant is None and listing:
-            grant = self.exact.get(path.removesuffix("/"))
-        if grant is None:
-            grant = self._non_exact(path)
-        if grant is None and listing and path.endswith("/"):
-            grant = self._non_exact(path[:-1])
-        return grant
+        for where, exact_only in _stages(path, listing):
+            grant = self.exact.get(where) if exact_only else self._non_exact(where)
+            if grant is not None:
+                return grant
+        return None
 
     def _non_exact(self, path: str) -> Grant | None:
-        best: tuple[Priority, Grant] | None = None
-        for key, grant in self.prefix:  # longest first: the radix tree's LongestPrefix
-            if path.startswith(key):
-                best = (_priority(len(key.encode()), True, 0, key), grant)
-                break
-        if not self.wildcards:
-            return None if best is None else best[1]
-        parts = path.split("/")
-        for wild in self.wildcards:
-            if _segments_match(wild, parts) and (best is None or wild.priority > best[0]):
-                best = (wild.priority, wild.grant)
-        return None if best is None else best[1]
+        # CheckAllowedFromNonExactPaths: the longest '*' prefix (a radix tree's
+        # LongestPrefix) and every matching '+' pattern compete; the highest priority wins.
+        ranked = self._ranked(path)
+        return max(ranked, key=_first)[1] if ranked else None
+
+    def _ranked(self, path: str) -> list[tuple[Priority, Grant]]:
+        out = [(p, g) for key, p, g in self.prefix if path.startswith(key)]
+        if self.wildcards:
+            parts = path.split("/")
+            out += [(w.priority, w.grant) for w in self.wildcards if _segments_match(w, parts)]
+        return out
+
+
+def _first(ranked: tuple[Priority, Grant]) -> Priority:
+    return ranked[0]
+
+
+def _stages(path: str, listing: bool) -> list[tuple[str, bool]]:
+    """Where AllowOperation looks, in order: (path, exact rules only?). An exact rule first,
+    then the non-exact ones; a LIST (what sys/capabilities asks as) also tries the path
+    without its trailing '/', after each of the two."""
+    if not listing:
+        return [(path, True), (path, False)]
+    stages = [(path, True), (path.removesuffix("/"), True), (path, False)]
+    if path.endswith("/"):
+        stages.append((path[:-1], False))
+    return stages
 
 
 def _segments_match(wild: _Wildcard, parts: list[str]) -> bool:
@@ -333,17 +357,16 @@ def compile_acl(
         for rule in rules:
             _add(merged, templated, name, rule)
     exact: dict[str, Grant] = {}
-    prefix: list[tuple[str, Grant]] = []
+    prefix: list[tuple[str, Priority, Grant]] = []
     wildcards: list[_Wildcard] = []
     for (kind, key), (pattern, caps, sources) in merged.items():
         grant = Grant(pattern, kind, frozenset(caps), _by_policy(sources))
         if kind == "exact":
             exact[key] = grant
         elif kind == "prefix":
-            prefix.append((key, grant))
+            prefix.append((key, _priority(len(key.encode()), True, 0, key), grant))
         else:
             wildcards.append(_wildcard(grant))
-    prefix.sort(key=lambda kv: len(kv[0].encode()), reverse=True)
     return ACL(
         token,
         exact,
