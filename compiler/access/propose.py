@@ -49,7 +49,8 @@ def propose(
     Args:
         acl: the token's ACL (:func:`compile_acl`).
         policies: the spec's policies (where a rule can be added).
-        path: the API path.
+        path: a concrete API path (an identity template in it would make the proposed
+            exact rule a templated one, which grants nothing the model can see).
         capability: what the request needs.
     """
     listing = capability in ("list", "scan")
