@@ -1,0 +1,83 @@
+"""The access model: what a token of the spec's policies may do, and what consumers need.
+
+- ``acl``: Vault's ACL semantics (exact paths, ``*``, ``+``, priority, merge, deny, root).
+- ``builtin``: the server's ``default`` policy.
+- ``propose``: the rule that would grant a missing capability.
+- ``consumers``: the API paths ESO and the injector's Prometheus token use.
+
+Pure: no I/O. Typical use::
+
+    policies = spec.vault.policies
+    acl = compile_acl(policies, sanitize(role.policies, add_default=True))
+    for request in external_secret(store, secret):
+        decision = request.decide(acl)
+        if not decision.allows(request.capability):
+            why = decision.explain(request.capability)
+            fix = propose(acl, policies, request.probe, request.capability)
+"""
+
+from __future__ import annotations
+
+from .acl import (
+    ACL,
+    Decision,
+    Grant,
+    Kind,
+    Refused,
+    RuleLike,
+    Source,
+    Templated,
+    compile_acl,
+    is_templated,
+    refusal,
+    sanitize,
+)
+from .builtin import BUILTIN_POLICIES, DEFAULT_RULES, PolicyRule
+from .consumers import (
+    ANY_KEY,
+    Request,
+    eso_data,
+    eso_data_path,
+    eso_extract,
+    eso_find,
+    eso_metadata_path,
+    external_secret,
+    prometheus_metrics,
+    split_ref,
+    strips_mount,
+    token_upkeep,
+)
+from .propose import Proposal, applied, propose
+
+__all__ = [
+    "ACL",
+    "ANY_KEY",
+    "BUILTIN_POLICIES",
+    "DEFAULT_RULES",
+    "Decision",
+    "Grant",
+    "Kind",
+    "PolicyRule",
+    "Proposal",
+    "Refused",
+    "Request",
+    "RuleLike",
+    "Source",
+    "Templated",
+    "applied",
+    "compile_acl",
+    "eso_data",
+    "eso_data_path",
+    "eso_extract",
+    "eso_find",
+    "eso_metadata_path",
+    "external_secret",
+    "is_templated",
+    "prometheus_metrics",
+    "propose",
+    "refusal",
+    "sanitize",
+    "split_ref",
+    "strips_mount",
+    "token_upkeep",
+]
