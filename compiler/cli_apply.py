@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .apply.saved_plan import SavedPlan
     from .apply.vault import Planned
     from .apply.vault_model import Step
+    from .spec import Spec
 
 ONLY = click.option(
     "--only",
@@ -220,8 +221,15 @@ def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
         if saved is not None:
             saved_plan.check_hosts(saved, planned.as_dict())
 
+    built = build(spec)
+    base_dir = spec.resolve().parent
     result = apply_hosts(
-        build(spec), base_dir=spec.resolve().parent, root=root, progress=progress, approve=approve
+        built,
+        base_dir=base_dir,
+        root=root,
+        progress=progress,
+        approve=approve,
+        token=_hosts_token(built.spec, base_dir),
     )
     if not result.plan.changed:
         say("hosts: no changes; every node matches the spec")
@@ -229,6 +237,18 @@ def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
         say(f"hosts: applied; restarted on {', '.join(result.restarted)}")
     else:
         say("hosts: applied; nothing needed a restart")
+
+
+def _hosts_token(spec: Spec, base_dir: Path) -> str | None:
+    """The Vault token, when one is set: the host apply reads raft autopilot with it to see a
+    restarted node back as a healthy voter (without it, as unsealed and caught up)."""
+    from .apply.connection import token
+    from .inputs import Inputs
+
+    try:
+        return token(spec, Inputs("", base_dir=base_dir), dict(os.environ))
+    except InputError:
+        return None
 
 
 def _vault_planned(

@@ -21,6 +21,7 @@ The hierarchy (exit codes are mapped once, in ``cli.py``)::
     │       ├── HostUnreachableError  no SSH connection (refused, timeout, no route)
     │       ├── ChecksumError         the server binary is not the one the spec pins
     │       ├── RolledBackError       the server did not come back healthy; files restored
+    │       ├── StillSealedError      a restarted server is sealed; the rollout stopped there
     │       └── HostsFailedError      several nodes failed: one line each
     └── RenderError           a template failed: an internal bug, exit 3
 
@@ -223,6 +224,11 @@ class ChecksumError(HostError):
 
 class RolledBackError(HostError):
     """The server did not come back healthy after a restart; the previous files were restored."""
+
+
+class StillSealedError(HostError):
+    """A restarted server came back sealed and was not unsealed in time: its files stay (they
+    are fine), no further node is restarted, and the message says how to unseal it."""
 
 
 class HostsFailedError(HostError):

@@ -55,7 +55,7 @@ EXPECTED: dict[str, list[str]] = {
     "09-unknown-key-no-match": [
         "10:5: vault.unseal.auto_unseal_with_kms: unknown key 'auto_unseal_with_kms'; "
         "expected one of: key_shares, key_threshold, keys_file, service, attempts, "
-        "retry_interval",
+        "retry_interval, local",
     ],
     "10-port-not-a-number": ["4:13: vault.api_port: expected a whole number, got '8200/tcp'"],
     "11-nodes-mapping-not-list": [

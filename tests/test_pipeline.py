@@ -97,6 +97,7 @@ def test_the_spec_holds_no_secret_values() -> None:
         ("TLSLocal", "cert"),
         ("TLSLocal", "key"),  # where apply reads the key: a path on this machine, never the key
         ("Unseal", "keys_file"),
+        ("UnsealLocal", "keys_file"),  # where apply reads the keys: a path, never the keys
         ("VaultAuth", "token_secret"),
     ]
     for model, name in found:

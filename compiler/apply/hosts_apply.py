@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -14,20 +11,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import HostError, HostsFailedError, RolledBackError
+from ..errors import HostError, HostsFailedError, RolledBackError, StillSealedError
 from ..layout import Layout, api_port, layout
 from ..pipeline import Build
 from ..spec import Node, Spec
 from . import hosts_scripts as scripts
+from . import rolling
 from .hosts_plan import HostsPlan, NodePlan, node_files, plan_node, setup_entries
-from .hosts_state import Binary, read_state, record_text, root_prefix, tls_files
+from .hosts_state import (
+    Binary,
+    keys_files,
+    keys_note,
+    read_state,
+    record_text,
+    root_prefix,
+    tls_files,
+)
 from .ssh import Session, connect, target
 
 PARALLEL = 4  # nodes handled at once
-HEALTH_TIMEOUT = 60.0  # seconds a restarted server has to answer /v1/sys/health
-# Any answer but a 5xx error means the server is up: sealed or uninitialised is init's and
-# unseal's business, not a reason to roll back the files.
-HEALTH_PATH = "/v1/sys/health?standbyok=true&perfstandbyok=true&sealedcode=200&uninitcode=200"
+# Seconds a restarted server has to answer /v1/sys/health, and then again to be a healthy raft
+# voter (an unseal unit that runs in between has its own bound, TimeoutStartSec).
+HEALTH_TIMEOUT = 60.0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,7 +82,7 @@ def plan_hosts(
         ChecksumError: the server binary to install is not the pinned one.
     """
     with _prepared(build, base_dir, root, only_nodes, parallel) as nodes:
-        return HostsPlan([n.plan for n in nodes])
+        return _finished(HostsPlan([n.plan for n in nodes]), build.spec, base_dir, None)
 
 
 def apply_hosts(
@@ -90,12 +95,15 @@ def apply_hosts(
     parallel: int = PARALLEL,
     health_timeout: float = HEALTH_TIMEOUT,
     approve: Callable[[HostsPlan], None] | None = None,
+    token: str | None = None,
 ) -> HostsResult:
     """Make every node match ``build``: plan them all, then apply in parallel.
 
     Nothing is changed anywhere unless every node was reached and planned (and the binary, if
-    one is to be installed, matched its pinned checksum). Servers restart one node at a time,
-    each waiting for health, so a raft cluster keeps its quorum.
+    one is to be installed, matched its pinned checksum). Servers restart one node at a time in
+    ``rolling.order`` (standbys first, the active node last), each unsealed and a healthy raft
+    voter again before the next, so a raft cluster keeps its quorum; new certificates only
+    reload the server.
 
     Args:
         build: the compiled spec.
@@ -107,9 +115,12 @@ def apply_hosts(
         health_timeout: seconds a restarted server has to answer ``/v1/sys/health``.
         approve: shown the plan before anything is written; raising stops the apply there
             (a saved plan that no longer matches).
+        token: a Vault token, to read raft autopilot's view of each restarted node (without
+            one, a node counts as back once unsealed and caught up with its leader).
 
     Raises:
-        HostError: one line per failed node (a node that failed after writing was rolled back).
+        HostError: one line per failed node (a node that failed after writing was rolled back;
+            one that came back sealed stops the rollout, StillSealedError).
     """
     lock = threading.Lock()
 
@@ -118,20 +129,44 @@ def apply_hosts(
             with lock:
                 progress(node, line)
 
-    restart_lock = threading.Lock()
     result: HostsResult
     with _prepared(build, base_dir, root, only_nodes, parallel) as nodes:
-        result = HostsResult(HostsPlan([n.plan for n in nodes]))
+        plan = _finished(HostsPlan([n.plan for n in nodes]), build.spec, base_dir, token)
+        result = HostsResult(plan)
         if approve is not None:
             approve(result.plan)
-        ca = _ca_path(build.spec, base_dir)
+        turns = [t.node for t in plan.order]
+        rollout = rolling.Rollout(turns, _servers(build.spec, base_dir, token))
 
         def run(n: _Node) -> bool:
-            return _apply_node(build.spec, n, ca, report, restart_lock, health_timeout)
+            return _apply_node(build.spec, base_dir, n, report, rollout, health_timeout)
 
-        restarted = _each(nodes, run, parallel)
-    result.restarted = [n.node.name for n, did in zip(nodes, restarted, strict=True) if did]
+        # In restart order: the node whose turn it is always has a worker (with more nodes to
+        # restart than workers, later ones would otherwise hold them all, waiting).
+        ordered = sorted(nodes, key=lambda n: turns.index(n.node.name) if n.plan.restart else -1)
+        restarted = _each(ordered, run, parallel)
+    done = {n.node.name for n, did in zip(ordered, restarted, strict=True) if did}
+    result.restarted = [t for t in turns if t in done]
     return result
+
+
+def _finished(plan: HostsPlan, spec: Spec, base_dir: Path, token: str | None) -> HostsPlan:
+    """``plan`` with the restart order, read from the servers now, and its notes."""
+    restarting = {n.node for n in plan.nodes if n.restart}
+    servers = _servers(spec, base_dir, token)
+    plan.order = rolling.order(
+        [(name, servers[name].probe()) for name in servers if name in restarting]
+    )
+    note = keys_note(spec.vault, base_dir)
+    plan.notes = [note] if note else []
+    return plan
+
+
+def _servers(spec: Spec, base_dir: Path, token: str | None) -> dict[str, rolling.Server]:
+    """Every node's API, reached at its own address (not the shared name: each node is asked
+    about itself)."""
+    ca = _ca_path(spec, base_dir)
+    return {n.name: rolling.Server(n.name, _api_url(spec, n), ca, token) for n in spec.vault.nodes}
 
 
 @contextmanager
@@ -176,7 +211,9 @@ def _plan_one(
     compiled = node_files(build.artifacts, node.name, lay)
     by_path = {a.path: a.data for a in build.artifacts}
     data = {f.path: _const(by_path[f.source.removeprefix("out/")]) for f in compiled}
-    local = tls_files(build.spec.vault, node, lay, base_dir)
+    local = tls_files(build.spec.vault, node, lay, base_dir) + keys_files(
+        build.spec.vault, lay, base_dir
+    )
     data |= {lf.file.path: _const(lf.data) for lf in local}
     desired = compiled + [lf.file for lf in local]
     setup = [(a.kind, a.data) for a in build.artifacts if a.path.startswith(f"hosts/{node.name}/")]
@@ -220,17 +257,22 @@ def _each(items: list[T], work: Callable[[T], R], parallel: int) -> list[R]:
 
 def _apply_node(
     spec: Spec,
+    base_dir: Path,
     n: _Node,
-    ca: Path | None,
     report: Progress,
-    restart_lock: threading.Lock,
+    rollout: rolling.Rollout,
     health_timeout: float,
 ) -> bool:
     """Apply one node's plan; True when its server was restarted.
 
+    A node whose server restarts writes its files only in its turn of the rollout, so a
+    rollout that stops leaves the nodes after it untouched.
+
     Raises:
-        HostError: a step failed (the files were restored first).
-        RolledBackError: the server did not come back healthy; files restored, restarted.
+        HostError: a step failed (the files were restored first), or the rollout stopped
+            before this node's turn.
+        RolledBackError: the server did not come back; files restored, restarted.
+        StillSealedError: it came back sealed (files kept; the rollout stops).
     """
     plan, session, name = n.plan, n.session, n.node.name
     if not plan.changed:
@@ -245,26 +287,38 @@ def _apply_node(
             session.put(n.data[change.path](), f"{stage}/{scripts.staged_name(index)}")
         if plan.record_changed:
             session.put(record_text(plan.record), f"{stage}/{scripts.RECORD_STAGED}")
-        for unit in plan.disable:
-            _systemctl(session, "disable", "--now", unit, report=report)
-        report(name, _summary(plan))
-        try:
-            session.run(scripts.commit(plan, n.root, stage), what="writing the files")
-        except HostError as exc:
-            session.run(scripts.rollback(n.root), what="restoring the previous files")
-            raise HostError(f"{exc}; previous files restored") from None
-        if plan.daemon_reload:
-            _systemctl(session, "daemon-reload", report=report)
-        if plan.enable:
-            _systemctl(session, "enable", *plan.enable, report=report)
         if plan.restart:
-            with restart_lock:
-                _restart(spec, n, ca, report, health_timeout)
+            report(name, "wait for its turn to restart")
+            with rollout.turn(name, session.target.where):
+                _write(n, stage, report)
+                _restart(spec, base_dir, n, rollout.servers[name], report, health_timeout)
+        else:
+            _write(n, stage, report)
+            _reload(n, rollout.servers[name], report, health_timeout)
+            _unseal(spec, n, rollout.servers[name], report, health_timeout)
         session.run(scripts.cleanup(n.root), what="dropping the backups")
     finally:
         session.run(f"rm -rf {stage}\n", privileged=False, what="removing the staging directory")
     report(name, "done")
     return bool(plan.restart)
+
+
+def _write(n: _Node, stage: str, report: Progress) -> None:
+    """Disable removed units, put every file in place (rolled back if that fails), then
+    reload systemd and enable new units."""
+    plan, session, name = n.plan, n.session, n.node.name
+    for unit in plan.disable:
+        _systemctl(session, "disable", "--now", unit, report=report)
+    report(name, _summary(plan))
+    try:
+        session.run(scripts.commit(plan, n.root, stage), what="writing the files")
+    except HostError as exc:
+        session.run(scripts.rollback(n.root), what="restoring the previous files")
+        raise HostError(f"{exc}; previous files restored") from None
+    if plan.daemon_reload:
+        _systemctl(session, "daemon-reload", report=report)
+    if plan.enable:
+        _systemctl(session, "enable", *plan.enable, report=report)
 
 
 def _summary(plan: NodePlan) -> str:
@@ -273,38 +327,139 @@ def _summary(plan: NodePlan) -> str:
     return "write " + ", ".join(parts)
 
 
+def _back(
+    spec: Spec, n: _Node, server: rolling.Server, report: Progress, timeout: float
+) -> rolling.Back:
+    """How to wait for this node's server, with its unseal unit (if the node has one)."""
+    lay = layout(spec.vault)
+    unseal_unit = lay.unseal_service
+    has_unit = spec.vault.unseal.service
+
+    def unseal() -> None:
+        # Waits for the unit's run: one already under way (a restart propagates to it, as it
+        # is PartOf the server) or a new one; bounded by its TimeoutStartSec.
+        _systemctl(n.session, "start", unseal_unit, report=report)
+
+    return rolling.Back(
+        server=server,
+        unit=lay.service,
+        timeout=timeout,
+        unseal=unseal if has_unit else None,
+        unseal_unit=unseal_unit,
+        threshold=spec.vault.unseal.key_threshold,
+    )
+
+
 def _restart(
-    spec: Spec, n: _Node, ca: Path | None, report: Progress, health_timeout: float
+    spec: Spec,
+    base_dir: Path,
+    n: _Node,
+    server: rolling.Server,
+    report: Progress,
+    timeout: float,
 ) -> None:
-    """Restart the server and wait for its health; on failure restore, restart, and say so."""
+    """Restart the server and wait until it is back; if it does not come back, restore the
+    previous files, restart it on them, wait again, and say so.
+
+    Raises:
+        RolledBackError: it failed to restart or did not come back (files restored).
+        StillSealedError: it came back sealed and nothing unsealed it (files kept).
+    """
     unit, name = n.plan.restart[0], n.node.name
-    url = _health_url(spec, n.node)
+    back = _back(spec, n, server, report, timeout)
+    where = n.session.target.where
     why = ""
     try:
-        _systemctl(n.session, "restart", unit, report=report)
+        _fresh_restart(n.session, unit, report)
     except HostError as exc:
         why = f"{unit} failed to restart ({str(exc).rsplit(': ', 1)[-1]})"
     if not why:
-        report(name, f"wait for {url}")
-        if not _healthy(url, ca, health_timeout):
-            why = f"{unit} did not answer /v1/sys/health within {health_timeout:g}s"
-    if not why:
-        report(name, "healthy")
-        return
+        # Every step has run: a rerun must not restart it again (an operator may be unsealing
+        # it by hand meanwhile). A rollback brings back the pending steps from before.
+        n.session.run(scripts.clear_pending(n.root), what="recording the restart")
+        report(name, f"wait for {server.url}/v1/sys/health: unsealed and a healthy raft voter")
+        try:
+            report(name, f"back: {rolling.wait_back(back, where, lambda line: report(name, line))}")
+            return
+        except rolling.NotBackError as exc:
+            why = str(exc)
     report(name, f"{why}; restoring the previous files")
     n.session.run(scripts.rollback(n.root), what="restoring the previous files")
     try:
         if n.plan.daemon_reload:
             _systemctl(n.session, "daemon-reload", report=report)
-        _systemctl(n.session, "restart", unit, report=report)
+        _fresh_restart(n.session, unit, report)
     except HostError:
         raise RolledBackError(
-            f"{n.session.target.where}: {why}; previous files restored, but {unit} "
-            "failed to restart with them too"
+            f"{where}: {why}; previous files restored, but {unit} failed to restart with them too"
         ) from None
-    raise RolledBackError(
-        f"{n.session.target.where}: {why}; previous files restored and {unit} restarted"
+    try:
+        rolling.wait_back(back, where, lambda line: report(name, line))
+    except (rolling.NotBackError, HostError) as exc:
+        raise RolledBackError(
+            f"{where}: {why}; previous files restored and {unit} restarted, but it is not back "
+            f"either ({str(exc).removeprefix(where + ': ')})"
+        ) from None
+    raise RolledBackError(f"{where}: {why}; previous files restored and {unit} restarted")
+
+
+def _fresh_restart(session: Session, unit: str, report: Progress) -> None:
+    """``systemctl restart``, after clearing the unit's start-rate counter: a restart asked
+    for on purpose must not be refused because earlier applies restarted it too
+    (StartLimitBurst counts every start, and a refused start would look like a bad config)."""
+    _systemctl(session, "reset-failed", unit, report=report)
+    _systemctl(session, "restart", unit, report=report)
+
+
+def _reload(n: _Node, server: rolling.Server, report: Progress, timeout: float) -> None:
+    """``systemctl reload`` for new certificates; then wait until the server presents the
+    certificate just sent (it keeps its unseal state: nothing else to wait for).
+
+    Raises:
+        HostError: it still presents another certificate after ``timeout``.
+    """
+    if not n.plan.reload:
+        return
+    unit, name = n.plan.reload[0], n.node.name
+    _systemctl(n.session, "reload", unit, report=report)
+    cert = next(
+        (c for c in n.plan.transfers if c.file and c.file.source == "vault.tls.local.cert"), None
     )
+    if cert is None:
+        return  # only the key or the CA changed: nothing new to see in the handshake
+    der = ssl.PEM_cert_to_DER_cert(n.data[cert.path]().decode())
+    report(name, f"wait until {server.url} presents the new certificate")
+    if not rolling.serving(server, der, timeout):
+        raise HostError(
+            f"{n.session.target.where}: {unit} reloaded, but still presents another certificate "
+            f"after {timeout:g}s; restart it (`systemctl restart {unit}`) to load the new one"
+        )
+    report(name, "presents the new certificate")
+
+
+def _unseal(spec: Spec, n: _Node, server: rolling.Server, report: Progress, timeout: float) -> None:
+    """Run the unseal unit again for new keys, and wait until the server is unsealed and a
+    healthy raft voter (a node joining the cluster needs them to finish joining).
+
+    Raises:
+        StillSealedError: the unit failed, or the server is still sealed after it ran.
+        HostError: it did not become a healthy voter in time.
+    """
+    if not n.plan.unseal:
+        return
+    unit, name, where = n.plan.unseal[0], n.node.name, n.session.target.where
+    try:
+        _systemctl(n.session, "restart", unit, report=report)
+    except HostError as exc:
+        raise StillSealedError(
+            f"{where}: {unit} failed with the new keys ({str(exc).rsplit(': ', 1)[-1]}); see "
+            f"`journalctl -u {unit}` there, then run `picluster apply` again"
+        ) from None
+    back = _back(spec, n, server, report, timeout)
+    try:
+        report(name, f"back: {rolling.wait_back(back, where, lambda line: report(name, line))}")
+    except rolling.NotBackError as exc:
+        raise HostError(f"{where}: after {unit}: {exc}") from None
 
 
 def _systemctl(session: Session, *args: str, report: Progress) -> None:
@@ -313,30 +468,11 @@ def _systemctl(session: Session, *args: str, report: Progress) -> None:
     session.run(line + "\n", what=line)
 
 
-def _health_url(spec: Spec, node: Node) -> str:
+def _api_url(spec: Spec, node: Node) -> str:
     host = f"[{node.address}]" if node.address.version == 6 else str(node.address)
-    return f"https://{host}:{api_port(spec.vault, node)}{HEALTH_PATH}"
+    return f"https://{host}:{api_port(spec.vault, node)}"
 
 
 def _ca_path(spec: Spec, base_dir: Path) -> Path | None:
     local = spec.vault.tls.local
     return base_dir / local.ca_cert if local is not None else None
-
-
-def _healthy(url: str, ca: Path | None, timeout: float) -> bool:
-    """Poll ``url`` (TLS verified against ``ca``) until it answers below 500, or time runs out."""
-    context = ssl.create_default_context(cafile=str(ca) if ca else None)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2.0, context=context) as answer:  # noqa: S310 -- https, built above
-                if answer.status < 500:
-                    return True
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return True
-        except (OSError, ssl.SSLError):
-            pass  # not up yet: the restart takes a moment
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.25)

@@ -13,11 +13,20 @@ from ..layout import Layout
 # Where picluster records, on each node, the files it wrote there (so a later apply removes
 # only those) and which release archive the binary came from (so it is not fetched again).
 RECORD = "/var/lib/picluster/hosts.sha256"
+# The service steps a commit made necessary and that have not run yet, one per line
+# (``restart openbao.service``): written before any file is replaced, cleared once they ran, so
+# an apply that was killed or stopped in between leaves steps the next plan still shows.
+PENDING = "/var/lib/picluster/pending"
 UNIT_DIR = "/etc/systemd/system/"
 # The record's key for the archive the binary came from (not a path: it starts with no '/').
 ORIGIN = "binary-origin"
 # Files whose change means the running server must restart to see it.
-RESTARTING_ROLES = frozenset({"config", "server-unit", "tls", "binary"})
+RESTARTING_ROLES = frozenset({"config", "server-unit", "binary"})
+# Files the running server reads again on SIGHUP (``systemctl reload``, the unit's
+# ExecReload): the listener's certificate and key, so new ones need no restart and the node
+# stays unsealed. (HashiCorp's "SIGHUP in Vault" article; proven on OpenBao by tests/lab.)
+RELOADING_ROLES = frozenset({"tls"})
+UNIT_ROLES = frozenset({"unit", "server-unit", "unseal-unit"})
 
 
 @dataclass(frozen=True)
@@ -25,8 +34,9 @@ class DesiredFile:
     """A file that must be on the node with exactly these bytes (by hash), mode and owner.
 
     ``role`` says what a change implies: ``setup`` (sysusers/tmpfiles), ``unit``,
-    ``server-unit``, ``config``, ``tls``, ``binary`` or ``file``. ``source`` is shown in the plan
-    (``out/hosts/...``, ``vault.tls.local.key``); the bytes themselves never are.
+    ``server-unit``, ``unseal-unit``, ``config``, ``tls``, ``binary``, ``unseal-keys`` or
+    ``file``. ``source`` is shown in the plan (``out/hosts/...``, ``vault.tls.local.key``); the
+    bytes themselves never are.
     """
 
     path: str
@@ -68,6 +78,7 @@ class NodeState:
     users: dict[str, int] = field(default_factory=dict)  # name -> uid
     groups: dict[str, int] = field(default_factory=dict)  # name -> gid
     record: dict[str, str] = field(default_factory=dict)  # path -> sha256 picluster wrote
+    pending: list[str] = field(default_factory=list)  # service steps an earlier apply left
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,10 @@ class NodePlan:
     enable: list[str] = field(default_factory=list)
     disable: list[str] = field(default_factory=list)
     restart: list[str] = field(default_factory=list)
+    reload: list[str] = field(default_factory=list)  # the server, for new certificates
+    unseal: list[str] = field(default_factory=list)  # the unseal unit, run for new keys
+    pending: list[str] = field(default_factory=list)  # steps an earlier apply did not finish
+    upgrade: bool = False  # the server binary changes (a restart in the upgrade order)
     record: dict[str, str] = field(default_factory=dict)  # what the node's record becomes
     record_changed: bool = False
     sysusers: str = ""  # the node's sysusers.d and tmpfiles.d entries, run when users or
@@ -107,7 +122,17 @@ class NodePlan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.users or self.dirs or self.files or self.record_changed)
+        return bool(self.users or self.dirs or self.files or self.record_changed or self.pending)
+
+    @property
+    def steps(self) -> list[str]:
+        """The service steps this plan takes, as the pending file records them."""
+        steps = ["daemon-reload"] if self.daemon_reload else []
+        steps += [f"enable {u}" for u in self.enable]
+        steps += [f"restart {u}" for u in self.restart]
+        steps += [f"reload {u}" for u in self.reload]
+        steps += [f"unseal {u}" for u in self.unseal]
+        return steps
 
     @property
     def transfers(self) -> list[FileChange]:
@@ -127,7 +152,9 @@ class NodePlan:
         if not self.changed:
             return [f"{head}; up to date"]
         if self.restart:
-            head += f"; restart {', '.join(self.restart)}"
+            head += f"; {'upgrade and ' if self.upgrade else ''}restart {', '.join(self.restart)}"
+        elif self.reload:
+            head += f"; reload {', '.join(self.reload)}"
         lines = [head]
         lines += [f"  + user {u}" for u in self.users]
         for d in self.dirs:
@@ -142,8 +169,17 @@ class NodePlan:
             lines.append("  * systemctl daemon-reload")
         if self.enable:
             lines.append(f"  * systemctl enable {' '.join(self.enable)}")
-        lines += [f"  * systemctl restart {u}" for u in self.restart]
+        lines += [f"  * systemctl restart {u}{self._left(f'restart {u}')}" for u in self.restart]
+        lines += [f"  * systemctl reload {u}{self._left(f'reload {u}')}" for u in self.reload]
+        lines += [
+            f"  * systemctl restart {u} (new unseal keys){self._left(f'unseal {u}')}"
+            for u in self.unseal
+        ]
         return lines
+
+    def _left(self, step: str) -> str:
+        """Marks a step an earlier apply made necessary but did not finish."""
+        return " (left pending by an earlier apply)" if step in self.pending else ""
 
     def as_dict(self) -> dict[str, Any]:
         """The plan as JSON-able data (hashes and paths; never file contents)."""
@@ -166,24 +202,63 @@ class NodePlan:
             "enable": self.enable,
             "disable": self.disable,
             "restart": self.restart,
+            "reload": self.reload,
+            "unseal": self.unseal,
+            "pending": self.pending,
         }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A node's place in the restart order, and why it is there (its server's state then)."""
+
+    node: str
+    state: str  # active, standby, sealed, uninitialised or down (see ``rolling.probe``)
+    version: str = ""  # what the server reported, if it answered
 
 
 @dataclass
 class HostsPlan:
-    """The host plan of every node, in spec order."""
+    """The host plan of every node, in spec order.
+
+    ``order`` is the order the servers restart in, one at a time (``rolling.order``): servers
+    that are down or sealed first, then the standbys, the active node last, as the servers'
+    upgrade guides ask; it is read from the servers when the plan is made, and again when it is
+    applied (the active node may have changed in between).
+    """
 
     nodes: list[NodePlan]
+    order: list[Turn] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return any(n.changed for n in self.nodes)
 
     def lines(self) -> list[str]:
-        return [line for n in self.nodes for line in n.lines()]
+        lines = [line for n in self.nodes for line in n.lines()]
+        if len(self.order) > 1:  # one server restarting has no order to show
+            upgrade = any(n.upgrade for n in self.nodes)
+            turns = ", ".join(
+                f"{t.node} ({t.state}{', ' + t.version if t.version and upgrade else ''})"
+                for t in self.order
+            )
+            what = "upgrade" if upgrade else "restart"
+            lines.append(
+                f"{what} order: {turns}; one at a time, each back unsealed and a healthy raft "
+                "voter before the next"
+            )
+        lines += [f"note: {note}" for note in self.notes]
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
-        return {"nodes": [n.as_dict() for n in self.nodes]}
+        # The order is shown, but not part of what a saved plan must match: it follows the
+        # servers' roles, which change with every restart of the active node.
+        return {
+            "nodes": [n.as_dict() for n in self.nodes],
+            "order": [{"node": t.node, "state": t.state, "version": t.version} for t in self.order],
+            "notes": self.notes,
+        }
 
 
 def _attrs(f: DesiredFile | Directory) -> str:
@@ -221,7 +296,9 @@ def _role(a: Artifact, path: str, lay: Layout) -> str:
     if a.kind in ("sysusers", "tmpfiles"):
         return "setup"
     if a.kind == "systemd":
-        return "server-unit" if path == UNIT_DIR + lay.service else "unit"
+        if path == UNIT_DIR + lay.service:
+            return "server-unit"
+        return "unseal-unit" if path == UNIT_DIR + lay.unseal_service else "unit"
     return "config" if a.kind == "hcl-config" else "file"
 
 
@@ -289,7 +366,7 @@ def plan_node(
     for path in sorted(set(state.record) - wanted - {ORIGIN}):
         if path in state.files:
             plan.files.append(FileChange("remove", path))
-    _services(plan, desired)
+    _services(plan, desired, state.pending)
     plan.record = {f.path: f.sha256 for f in desired}
     for f in desired:
         if f.origin:
@@ -319,20 +396,38 @@ def _id(table: dict[str, int], name: str) -> int:
     return table.get(name, 0 if name == "root" else -1)
 
 
-def _services(plan: NodePlan, desired: list[DesiredFile]) -> None:
-    """Reload, enable, disable and restart: only for what changed."""
+def _services(plan: NodePlan, desired: list[DesiredFile], pending: list[str]) -> None:
+    """Reload, enable, disable, restart: for what changed, and for what an earlier apply
+    changed but did not get to (``pending``)."""
     changed = [c for c in plan.files if c.action in ("create", "update")]
-    units = [c for c in changed if c.file and c.file.role in ("unit", "server-unit")]
+    roles = {c.file.role for c in changed if c.file}
+    units = [c for c in changed if c.file and c.file.role in UNIT_ROLES]
     removed_units = [
         c.path for c in plan.files if c.action == "remove" and c.path.startswith(UNIT_DIR)
     ]
-    plan.daemon_reload = bool(units or removed_units)
+    plan.pending = list(pending)
+    plan.daemon_reload = bool(units or removed_units) or "daemon-reload" in pending
     plan.enable = [
         posixpath.basename(c.path)
         for c in units
         if c.action == "create" and c.path.endswith(".service")
     ]
+    plan.enable += [
+        p.split(" ", 1)[1]
+        for p in pending
+        if p.startswith("enable ") and p.split(" ", 1)[1] not in plan.enable
+    ]
     plan.disable = [posixpath.basename(p) for p in removed_units]
+    plan.upgrade = any(c.action == "update" and c.file and c.file.role == "binary" for c in changed)
     server = next((f for f in desired if f.role == "server-unit"), None)
-    if server and any(c.file and c.file.role in RESTARTING_ROLES for c in changed):
-        plan.restart = [posixpath.basename(server.path)]
+    if server is not None:
+        name = posixpath.basename(server.path)
+        if roles & RESTARTING_ROLES or f"restart {name}" in pending:
+            plan.restart = [name]
+        elif roles & RELOADING_ROLES or f"reload {name}" in pending:
+            plan.reload = [name]
+    unseal = next((f for f in desired if f.role == "unseal-unit"), None)
+    if unseal is not None and not plan.restart:  # a restart runs the unseal unit anyway
+        name = posixpath.basename(unseal.path)
+        if "unseal-keys" in roles or f"unseal {name}" in pending:
+            plan.unseal = [name]

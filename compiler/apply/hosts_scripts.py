@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .hosts_plan import RECORD, DesiredFile, FileChange, NodePlan
+from .hosts_plan import PENDING, RECORD, DesiredFile, FileChange, NodePlan
 from .ssh import quote
 
 BACKUP = "/var/lib/picluster/rollback"
@@ -79,9 +79,11 @@ def staged_name(index: int) -> str:
 def commit(plan: NodePlan, root: str, stage: str) -> str:
     """The script that makes ``plan`` true on the node, keeping what it replaces for a rollback.
 
-    Order: sysusers/tmpfiles entries, then the user and directories they declare, then every
-    other file (each a temp file in its own directory, owned and chmodded, then renamed over the
-    old one), then removals, then the record of what picluster wrote.
+    Order: the service steps the plan takes, as pending (before any file changes: an apply
+    killed from here on leaves steps the next plan sees); sysusers/tmpfiles entries, then the
+    user and directories they declare, then every other file (each a temp file in its own
+    directory, owned and chmodded, then renamed over the old one), then removals, then the
+    record of what picluster wrote.
     """
     lines = [_HELPERS.format(root=quote(root), stage=quote(stage), backup=BACKUP)]
     for change in plan.files:
@@ -89,6 +91,10 @@ def commit(plan: NodePlan, root: str, stage: str) -> str:
         lines.append(f"save {quote(change.path)} {how}")
     if plan.record_changed:
         lines.append(f"save {RECORD} link")
+    steps = plan.steps
+    if steps or plan.pending:
+        lines.append(f"save {PENDING} link")
+        lines.append(_pending(steps))
     index = {c.path: i for i, c in enumerate(plan.transfers)}
     setup = [c for c in plan.transfers if c.file and c.file.role == "setup"]
     rest = [c for c in plan.files if c not in setup]
@@ -121,6 +127,22 @@ def rollback(root: str) -> str:
     return _ROLLBACK.format(root=quote(root), backup=BACKUP)
 
 
+def _pending(steps: list[str]) -> str:
+    """Lines that make the pending file hold ``steps`` (unit names and fixed words only)."""
+    body = "".join(f"{step}\n" for step in steps)
+    return (
+        f'mkdir -p "$R"{quote(PENDING.rsplit("/", 1)[0])}\n'
+        f'printf %s {quote(body)} > "$R"{quote(PENDING + ".picluster-new")}\n'
+        f'mv -f "$R"{quote(PENDING + ".picluster-new")} "$R"{quote(PENDING)}'
+    )
+
+
+def clear_pending(root: str) -> str:
+    """The script that forgets the pending steps once they have all run."""
+    return f'rm -f {quote(root)}"{PENDING}"\n' if root else f"rm -f {PENDING}\n"
+
+
 def cleanup(root: str) -> str:
-    """The script that drops the backups once the node is healthy."""
-    return f'rm -rf {quote(root)}"{BACKUP}"\n' if root else f"rm -rf {BACKUP}\n"
+    """The script that drops the backups and the pending steps once the node is healthy."""
+    prefix = quote(root) if root else ""
+    return f'rm -rf {prefix}"{BACKUP}" {prefix}"{PENDING}"\n'

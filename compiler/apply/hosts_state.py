@@ -14,14 +14,16 @@ from ..errors import ChecksumError, HostError, InputFileError
 from ..layout import Layout
 from ..spec import Node, Vault
 from ..spec.vault import Install
-from .hosts_plan import ORIGIN, RECORD, DesiredFile, NodeState, Stat
+from .hosts_plan import ORIGIN, PENDING, RECORD, DesiredFile, NodeState, Stat
 from .ssh import Session, quote
 
 DOWNLOAD_TIMEOUT = 300.0  # seconds for the release archive
 _RECORD_MARK = "--picluster-record--"
+_PENDING_MARK = "--picluster-pending--"
 
 # One round trip: hash and stat the files asked about and those picluster wrote before (from
-# the record), stat the directories, list the owners asked about, then print the record.
+# the record), stat the directories, list the owners asked about, then print the record and the
+# service steps an earlier apply left pending.
 _STATE = """set -u
 R={root}
 row() {{ s=$(stat -c '%a %u %g' "$R$2") && echo "$1 $3 $s $2"; }}
@@ -37,6 +39,8 @@ for n in {names}; do
 done
 echo {mark}
 if [ -f "$R{record}" ]; then cat "$R{record}"; fi
+echo {pending_mark}
+if [ -f "$R{pending}" ]; then cat "$R{pending}"; fi
 exit 0
 """
 
@@ -67,6 +71,8 @@ def read_state(
         names=" ".join(quote(n) for n in names) or "''",
         record=RECORD,
         mark=_RECORD_MARK,
+        pending=PENDING,
+        pending_mark=_PENDING_MARK,
     )
     return parse_state(session.run(script, what="reading the node's state"))
 
@@ -74,7 +80,9 @@ def read_state(
 def parse_state(text: str) -> NodeState:
     """Parse the state script's output (pure, for tests)."""
     state = NodeState()
-    head, _, record = text.partition(_RECORD_MARK + "\n")
+    head, _, rest = text.partition(_RECORD_MARK + "\n")
+    record, _, pending = rest.partition(_PENDING_MARK + "\n")
+    state.pending.extend(line for line in pending.splitlines() if line.strip())
     for line in head.splitlines():
         fields = line.split(" ", 5)
         if fields[0] in ("F", "D") and len(fields) == 6:
@@ -133,6 +141,41 @@ def tls_files(vault: Vault, node: Node, lay: Layout, base_dir: Path) -> list[Loc
         source = f"vault.tls.local.{name}"
         found.append(LocalFile(DesiredFile(dest, digest, mode, owner, owner, "tls", source), data))
     return found
+
+
+def keys_files(vault: Vault, lay: Layout, base_dir: Path) -> list[LocalFile]:
+    """The unseal keys file ``vault.unseal.local`` names, for every node alike (root, 0600).
+
+    Read in memory and only ever sent to the nodes, as the TLS key is. None until it exists:
+    ``picluster init`` makes it, after the first apply has started the servers.
+    """
+    local = vault.unseal.local
+    if local is None:
+        return []
+    path = base_dir / local.keys_file
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise InputFileError(
+            f"vault.unseal.local.keys_file: {path}: {exc.strerror or exc}"
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    source = "vault.unseal.local.keys_file"
+    desired = DesiredFile(lay.keys_file, digest, 0o600, "root", "root", "unseal-keys", source)
+    return [LocalFile(desired, data)]
+
+
+def keys_note(vault: Vault, base_dir: Path) -> str | None:
+    """What the plan says while the local keys file does not exist yet."""
+    local = vault.unseal.local
+    if local is None or (base_dir / local.keys_file).exists():
+        return None
+    return (
+        f"vault.unseal.local.keys_file: {local.keys_file} does not exist yet, so no unseal keys "
+        "are installed; `picluster init --keys-file` makes it, the next apply installs it"
+    )
 
 
 class Binary:

@@ -126,6 +126,16 @@ class Telemetry(Model):
     disable_hostname: bool = True
 
 
+class UnsealLocal(Model):
+    """The unseal keys on this machine, for ``picluster apply`` to put on every node."""
+
+    keys_file: LocalPath = Field(
+        description="The keys file `picluster init --keys-file` wrote (relative to the spec): "
+        "apply copies it to keys_file on every node (root, 0600), never into out/; until init "
+        "has made it, apply installs no keys."
+    )
+
+
 class Unseal(Model):
     """Shamir key split, and the boot-time unseal service."""
 
@@ -140,6 +150,9 @@ class Unseal(Model):
     )
     attempts: int = Field(default=10, ge=1, le=1000, description="Tries before giving up.")
     retry_interval: int = Field(default=5, ge=1, le=600, description="Seconds between tries.")
+    local: UnsealLocal | None = Field(
+        default=None, description="The same keys file on this machine, installed by apply."
+    )
 
 
 class Rule(Model):

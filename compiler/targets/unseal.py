@@ -25,6 +25,8 @@ def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
                 addr=f"https://{local_addr(vault)}:{api_port(vault, node)}",
                 attempts=vault.unseal.attempts,
                 retry_interval=vault.unseal.retry_interval,
+                # With peers, an uninitialised server is most likely still joining them.
+                joins=len(vault.nodes) > 1,
             ),
             0o755,
             "shell",

@@ -42,10 +42,14 @@ class JSONHandler(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def serving(
-    port: int, handler: type[http.server.BaseHTTPRequestHandler], cert: pki.ServerCert
+    port: int,
+    handler: type[http.server.BaseHTTPRequestHandler],
+    cert: pki.ServerCert,
+    host: str = "127.0.0.1",
 ) -> Iterator[None]:
-    """``handler`` on https://127.0.0.1:port with ``cert``, until the block ends."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    """``handler`` on https://host:port with ``cert``, until the block ends (``host``: the
+    loopback, or the lab's own address on its bridge)."""
+    server = http.server.ThreadingHTTPServer((host, port), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert.cert, cert.key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import REQUIRE, need
 
+from .cluster import Cluster, bootstrap
 from .lab import Lab, running
 
 PROGRAMS = ("systemd-nspawn", "ip", "sshd", "ssh-keygen", "mount", "umount")
@@ -41,3 +42,18 @@ def lab(lab_session: Lab) -> Lab:
     """The session's lab with every node running (one a failed test left off is booted)."""
     lab_session.ensure_running()
     return lab_session
+
+
+@pytest.fixture(scope="session")
+def cluster_session(lab_session: Lab, tmp_path_factory: pytest.TempPathFactory) -> Cluster:
+    """The OpenBao cluster, bootstrapped from nothing once per run (the nodes go with it)."""
+    need("openssl", "curl", "jq")  # the certificates; the unseal script, run on the nodes
+    return bootstrap(lab_session, tmp_path_factory.mktemp("cluster"))
+
+
+@pytest.fixture
+def cluster(cluster_session: Cluster, lab: Lab) -> Cluster:
+    """The cluster, every node running and back in it (a failed test may have left one off:
+    its units unseal it again by themselves)."""
+    cluster_session.wait_converged()
+    return cluster_session

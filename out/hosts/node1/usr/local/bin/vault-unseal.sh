@@ -8,11 +8,13 @@
 set -eu
 
 ADDR=https://127.0.0.1:8200
-CA_CERT=/etc/vault/tls/vault-ca.crt
 if [ -n "${CREDENTIALS_DIRECTORY:-}" ]; then
+  # Run by the unit: systemd's copies (LoadCredential=), readable by its dynamic user.
   KEYS_FILE="$CREDENTIALS_DIRECTORY/unseal-keys"
+  CA_CERT="$CREDENTIALS_DIRECTORY/ca-cert"
 else
   KEYS_FILE=/etc/vault/unseal.json
+  CA_CERT=/etc/vault/tls/vault-ca.crt
 fi
 ATTEMPTS=10
 RETRY_INTERVAL=5
