@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -220,15 +219,31 @@ class Cluster:
         assert run.code == 0, str(run)
         return run
 
-    def spawn(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+    def stream(
+        self, *args: str, on_line: Callable[[str, subprocess.Popen[str]], None] | None = None
+    ) -> tuple[Run, list[tuple[float, str]]]:
+        """Run a command, taking each stdout line as it comes, with the moment it came
+        (``on_line`` sees it first, and may kill the process)."""
+        start = time.monotonic()
+        timed: list[tuple[float, str]] = []
+        with subprocess.Popen(
             [sys.executable, "-m", "compiler", *args],
             cwd=self.work,
             env=self.env(True),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
+        ) as process:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            for line in process.stdout:
+                timed.append((time.monotonic(), line.rstrip("\n")))
+                if on_line is not None:
+                    on_line(timed[-1][1], process)
+            err = process.stderr.read()
+            code = process.wait(CLI_TIMEOUT)
+        out = "".join(f"{line}\n" for _, line in timed)
+        return Run(args, code, out, err, time.monotonic() - start), timed
 
     def write(self) -> None:
         write_spec(self.work, self.data)
@@ -407,18 +422,6 @@ def outages(rounds: list[tuple[float, bool]]) -> list[tuple[float, float]]:
     if start is not None:
         windows.append((start, rounds[-1][0]))
     return windows
-
-
-def timed_lines(process: subprocess.Popen[str]) -> Iterator[tuple[float, str]]:
-    """Each stdout line of ``process`` with the moment it arrived."""
-    assert process.stdout is not None
-    for line in process.stdout:
-        yield time.monotonic(), line.rstrip("\n")
-
-
-def kill(process: subprocess.Popen[str]) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.wait()
 
 
 def keys(cluster: Cluster) -> list[str]:
