@@ -167,6 +167,8 @@ def spec_data(lab: Lab, review_port: int) -> dict[str, Any]:
                 },
             },
         },
+        # Plain values files (no GitOps controller here): the scrape job is read from them.
+        "kubernetes": {"gitops": "plain"},
         "monitoring": {
             # The spec's own knob: a short interval, so the first scrape comes quickly.
             "prometheus": {"scrape_interval": "2s"}
