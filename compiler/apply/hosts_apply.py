@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -297,8 +298,15 @@ def _apply_node(
             _reload(n, rollout.servers[name], report, health_timeout)
             _unseal(spec, n, rollout.servers[name], report, health_timeout)
         session.run(scripts.cleanup(n.root), what="dropping the backups")
-    finally:
-        session.run(f"rm -rf {stage}\n", privileged=False, what="removing the staging directory")
+    except BaseException:
+        # The staging directory goes too, if the node can still be reached: never in the way
+        # of the error that stopped the apply (a node that went away fails this as well).
+        with contextlib.suppress(HostError):
+            session.run(
+                f"rm -rf {stage}\n", privileged=False, what="removing the staging directory"
+            )
+        raise
+    session.run(f"rm -rf {stage}\n", privileged=False, what="removing the staging directory")
     report(name, "done")
     return bool(plan.restart)
 
@@ -372,7 +380,7 @@ def _restart(
     try:
         _fresh_restart(n.session, unit, report)
     except HostError as exc:
-        why = f"{unit} failed to restart ({str(exc).rsplit(': ', 1)[-1]})"
+        why = f"{unit} failed to restart ({_start_error(n.session, unit) or _last(exc)})"
     if not why:
         # Every step has run: a rerun must not restart it again (an operator may be unsealing
         # it by hand meanwhile). A rollback brings back the pending steps from before.
@@ -401,6 +409,26 @@ def _restart(
             f"either ({str(exc).removeprefix(where + ': ')})"
         ) from None
     raise RolledBackError(f"{where}: {why}; previous files restored and {unit} restarted")
+
+
+def _last(exc: HostError) -> str:
+    return str(exc).rsplit(": ", 1)[-1]
+
+
+# The server's own words on why its last start failed (``Error parsing config...``, ``Error
+# initializing listener...``): the lines of that start alone, found by its invocation ID.
+_START_ERROR = """id=$(systemctl show -p InvocationID --value {unit})
+[ -n "$id" ] || exit 0
+journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID="$id" 2>/dev/null | grep '^Error' | tail -n 1
+exit 0
+"""
+
+
+def _start_error(session: Session, unit: str) -> str:
+    try:
+        return session.run(_START_ERROR.format(unit=unit), what="reading the journal").strip()
+    except HostError:
+        return ""
 
 
 def _fresh_restart(session: Session, unit: str, report: Progress) -> None:

@@ -104,6 +104,8 @@ class Session:
             HostAuthError: sudo wants a password.
             HostError: the script exited non-zero (its last stderr line says why).
         """
+        import paramiko
+
         command = "sh -s"
         if privileged and self.sudo:
             command = "sudo -n sh -s"
@@ -114,7 +116,8 @@ class Session:
             out: str = stdout.read().decode(errors="replace")
             err = stderr.read().decode(errors="replace")
             status = stdout.channel.recv_exit_status()
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            # The node went away (powered off, network lost): before or during the script.
             raise HostUnreachableError(f"{self.target.where}: connection lost ({exc})") from None
         if status != 0:
             if "password is required" in err or "a terminal is required" in err:
@@ -128,14 +131,21 @@ class Session:
 
     def put(self, data: bytes, remote: str) -> None:
         """Write ``data`` to ``remote`` (a path the login user may write), mode 0600."""
-        if self._sftp is None:
-            self._sftp = self.client.open_sftp()
+        import paramiko
+
         try:
+            if self._sftp is None:
+                self._sftp = self.client.open_sftp()
             # Created 0600 before the first byte: a key staged here is never readable by others.
             with self._sftp.open(remote, "wb") as handle:
                 handle.chmod(0o600)
                 handle.set_pipelined(True)
                 handle.write(data)
+        except (EOFError, paramiko.SSHException) as exc:
+            # The node went away mid-transfer (powered off, network lost).
+            raise HostUnreachableError(
+                f"{self.target.where}: connection lost ({exc or type(exc).__name__})"
+            ) from None
         except OSError as exc:
             raise HostError(f"{self.target.where}: cannot write {remote}: {exc}") from None
 
