@@ -17,6 +17,11 @@ RECORD = "/var/lib/picluster/hosts.sha256"
 # (``restart openbao.service``): written before any file is replaced, cleared once they ran, so
 # an apply that was killed or stopped in between leaves steps the next plan still shows.
 PENDING = "/var/lib/picluster/pending"
+# What each file picluster put there looked like right after (inode, size, mtime, ctime) and
+# its SHA-256: a file whose stat is still the same is not read again to be hashed (a server
+# binary is hundreds of MB, a second or more of sha256sum per plan on a Pi). Any write to a
+# file changes its ctime, which no one can set back.
+STAT_CACHE = "/var/lib/picluster/hosts.stat"
 UNIT_DIR = "/etc/systemd/system/"
 # The record's key for the archive the binary came from (not a path: it starts with no '/').
 ORIGIN = "binary-origin"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .hosts_plan import PENDING, RECORD, DesiredFile, FileChange, NodePlan
+from .hosts_plan import PENDING, RECORD, STAT_CACHE, DesiredFile, FileChange, NodePlan
 from .ssh import quote
 
 BACKUP = "/var/lib/picluster/rollback"
@@ -32,6 +32,9 @@ put() {{
   own "$t" "$4" "$5"
   chmod "$3" "$t"
   mv -f "$t" "$R$2"
+}}
+cached() {{
+  s=$(stat -c '%i %s %.9Y %.9Z' "$R$1") && echo "$s $2 $1" >> "$B/.stat"
 }}
 attrs() {{
   own "$R$1" "$3" "$4"
@@ -113,12 +116,23 @@ def commit(plan: NodePlan, root: str, stage: str) -> str:
             lines.append(f'rm -f "$R"{quote(c.path)}')
     if plan.record_changed:
         lines.append(f"put {RECORD_STAGED} {RECORD} 0644 root root")
+    if plan.transfers:
+        lines.append(_STAT_CACHE.format(cache=quote(STAT_CACHE)))
     return "\n".join(lines) + "\n"
+
+
+# The stat cache with the files just put: their lines replace any older ones for the same path.
+_STAT_CACHE = """if [ -f "$B/.stat" ]; then
+  {{ if [ -f "$R"{cache} ]; then cat "$R"{cache}; fi; cat "$B/.stat"; }} |
+    awk '{{ last[$6] = $0 }} END {{ for (p in last) print last[p] }}' > "$R"{cache}.picluster-new
+  mv -f "$R"{cache}.picluster-new "$R"{cache}
+fi"""
 
 
 def _put(staged: str, change: FileChange) -> str:
     f = change.file or DesiredFile(change.path, "", 0o644, "root", "root", "file", "")
-    return f"put {staged} {quote(f.path)} {f.mode:04o} {quote(f.owner)} {quote(f.group)}"
+    put = f"put {staged} {quote(f.path)} {f.mode:04o} {quote(f.owner)} {quote(f.group)}"
+    return f"{put}\ncached {quote(f.path)} {f.sha256}" if f.sha256 else put
 
 
 def rollback(root: str) -> str:

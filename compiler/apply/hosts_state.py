@@ -14,7 +14,7 @@ from ..errors import ChecksumError, HostError, InputFileError
 from ..layout import Layout
 from ..spec import Node, Vault
 from ..spec.vault import Install
-from .hosts_plan import ORIGIN, PENDING, RECORD, DesiredFile, NodeState, Stat
+from .hosts_plan import ORIGIN, PENDING, RECORD, STAT_CACHE, DesiredFile, NodeState, Stat
 from .ssh import Session, quote
 
 DOWNLOAD_TIMEOUT = 300.0  # seconds for the release archive
@@ -26,8 +26,17 @@ _PENDING_MARK = "--picluster-pending--"
 # service steps an earlier apply left pending.
 _STATE = """set -u
 R={root}
+C="$R{cache}"
 row() {{ s=$(stat -c '%a %u %g' "$R$2") && echo "$1 $3 $s $2"; }}
-file() {{ [ -f "$R$1" ] && h=$(sha256sum < "$R$1") && row F "$1" "${{h%% *}}"; }}
+hash() {{
+  if [ -f "$C" ]; then
+    s=$(stat -c '%i %s %.9Y %.9Z' "$R$1") || return 1
+    h=$(awk -v s="$s" -v p="$1" '$6 == p && $1" "$2" "$3" "$4 == s {{ print $5; exit }}' "$C")
+    if [ -n "$h" ]; then echo "$h"; return 0; fi
+  fi
+  h=$(sha256sum < "$R$1") && echo "${{h%% *}}"
+}}
+file() {{ [ -f "$R$1" ] && h=$(hash "$1") && row F "$1" "$h"; }}
 for p in {files}; do file "$p"; done
 if [ -f "$R{record}" ]; then
   while read -r h p; do case "$p" in /*) file "$p" ;; esac; done < "$R{record}"
@@ -70,6 +79,7 @@ def read_state(
         dirs=" ".join(quote(d) for d in dirs) or "''",
         names=" ".join(quote(n) for n in names) or "''",
         record=RECORD,
+        cache=STAT_CACHE,
         mark=_RECORD_MARK,
         pending=PENDING,
         pending_mark=_PENDING_MARK,

@@ -9,6 +9,7 @@ make.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,7 @@ def execute(conn: Connection, plan: Plan, jwt: str | None, progress: Progress) -
         progress(number, total, step)
         try:
             if step.kind == "ownership_record":
-                conn.call(step.method, step.path, step.capability, _settled(plan, live).body())
+                _write_record(conn, _settled(plan, live).body())
                 continue
             conn.call(step.method, step.path, step.capability, _body(step, jwt))
             if _owned_kind(step) and step.action in ("create", "delete"):
@@ -50,6 +51,24 @@ def execute(conn: Connection, plan: Plan, jwt: str | None, progress: Progress) -
             raise ApplyError(
                 f"apply stopped at step {number} of {total} ({headline(step)}): {exc}"
             ) from None
+
+
+# A KV v2 mount made moments ago refuses writes with this 400 while it upgrades its storage
+# (on a raft cluster the upgrade takes a while): the record's first write waits for it.
+_UPGRADING = "Upgrading from non-versioned to versioned data"
+UPGRADE_WAIT = 30.0  # seconds
+
+
+def _write_record(conn: Connection, body: dict[str, Any]) -> None:
+    deadline = time.monotonic() + UPGRADE_WAIT
+    while True:
+        try:
+            conn.call("POST", ownership.PATH, "update", body)
+            return
+        except VaultError as exc:
+            if exc.status != 400 or _UPGRADING not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 def _owned_kind(step: Step) -> bool:
@@ -62,7 +81,7 @@ def _record(conn: Connection, live: Ownership, step: Step) -> None:
         live.objects[step.kind].pop(step.name, None)
     else:
         live.objects[step.kind][step.name] = step.fingerprint or _accessor(conn, step)
-    conn.call("POST", ownership.PATH, "update", live.body())
+    _write_record(conn, live.body())
 
 
 def _accessor(conn: Connection, step: Step) -> str | None:
