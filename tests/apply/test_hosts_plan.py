@@ -180,3 +180,60 @@ def test_the_state_script_output_parses() -> None:
     assert (state.users, state.groups) == ({"vault": 999}, {"vault": 999})
     assert state.record == {"/etc/a": H, "binary-origin": "b" * 64}
     assert RECORD.startswith("/var/lib/picluster/")
+
+
+def test_new_certificates_reload_the_server_and_new_keys_rerun_the_unseal_unit(
+    reference: Build,
+) -> None:
+    desired, users, dirs = inputs(reference)
+    tls = DesiredFile("/etc/vault/tls/vault.crt", H, 0o644, "root", "root", "tls", "x")
+    keys = DesiredFile("/etc/vault/unseal.json", H, 0o600, "root", "root", "unseal-keys", "x")
+    state = synced(desired, dirs)
+    plan = plan_node("node1", "t", [*desired, tls, keys], users, dirs, state)
+    assert (plan.restart, plan.reload, plan.unseal) == (
+        [],
+        ["vault.service"],
+        ["vault-unseal.service"],
+    )
+    assert plan.lines()[0].endswith("; reload vault.service")
+    assert plan.lines()[-2:] == [
+        "  * systemctl reload vault.service",
+        "  * systemctl restart vault-unseal.service (new unseal keys)",
+    ]
+    # With a restart besides, the restart does both (the unseal unit is PartOf the server).
+    state.files["/etc/vault/vault_main.hcl"] = Stat(H, 0o640, 999, 999)
+    plan = plan_node("node1", "t", [*desired, tls, keys], users, dirs, state)
+    assert (plan.restart, plan.reload, plan.unseal) == (["vault.service"], [], [])
+
+
+def test_a_new_binary_is_an_upgrade_and_says_so(reference: Build) -> None:
+    desired, users, dirs = inputs(reference)
+    old = DesiredFile("/usr/local/bin/vault", "1" * 64, 0o755, "root", "root", "binary", "x")
+    state = synced([*desired, old], dirs)
+    new = DesiredFile(old.path, "2" * 64, 0o755, "root", "root", "binary", "x")
+    plan = plan_node("node1", "t", [*desired, new], users, dirs, state)
+    assert plan.upgrade
+    assert plan.lines()[0] == (
+        "node1 (t): 0 to create, 1 to change, 0 to remove; upgrade and restart vault.service"
+    )
+
+
+def test_steps_an_earlier_apply_left_pending_are_planned_again(reference: Build) -> None:
+    desired, users, dirs = inputs(reference)
+    state = synced(desired, dirs)
+    state.pending.extend(["daemon-reload", "restart vault.service"])
+    plan = plan_node("node1", "t", desired, users, dirs, state)
+    assert plan.changed
+    assert plan.files == []
+    assert plan.steps == ["daemon-reload", "restart vault.service"]
+    assert plan.lines() == [
+        "node1 (t): 0 to create, 0 to change, 0 to remove; restart vault.service",
+        "  * systemctl daemon-reload",
+        "  * systemctl restart vault.service (left pending by an earlier apply)",
+    ]
+
+
+def test_the_state_script_output_parses_with_pending_steps() -> None:
+    text = "--picluster-record--\n--picluster-pending--\nrestart vault.service\n\n"
+    assert parse_state(text).pending == ["restart vault.service"]
+    assert parse_state("--picluster-record--\n").pending == []
