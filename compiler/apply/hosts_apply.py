@@ -275,10 +275,30 @@ def _apply_node(
         RolledBackError: the server did not come back; files restored, restarted.
         StillSealedError: it came back sealed (files kept; the rollout stops).
     """
-    plan, session, name = n.plan, n.session, n.node.name
-    if not plan.changed:
-        report(name, "up to date")
+    if not n.plan.changed:
+        report(n.node.name, "up to date")
         return False
+    try:
+        _apply_steps(spec, base_dir, n, report, rollout, health_timeout)
+    except BaseException:
+        if n.plan.restart:
+            # Failed before its turn (a lost connection mid-transfer, say), or in it: either
+            # way the nodes waiting after it must not be restarted, nor wait for it forever.
+            rollout.forfeit(n.node.name)
+        raise
+    return bool(n.plan.restart)
+
+
+def _apply_steps(
+    spec: Spec,
+    base_dir: Path,
+    n: _Node,
+    report: Progress,
+    rollout: rolling.Rollout,
+    health_timeout: float,
+) -> None:
+    """Stage every file, then write them and act (in the node's turn, if it restarts)."""
+    plan, session, name = n.plan, n.session, n.node.name
     stage = session.run("mktemp -d", privileged=False, what="making a staging directory").strip()
     try:
         # Every byte is on the node before anything is replaced: a lost connection mid-transfer
@@ -308,7 +328,6 @@ def _apply_node(
         raise
     session.run(f"rm -rf {stage}\n", privileged=False, what="removing the staging directory")
     report(name, "done")
-    return bool(plan.restart)
 
 
 def _write(n: _Node, stage: str, report: Progress) -> None:
@@ -435,7 +454,9 @@ def _fresh_restart(session: Session, unit: str, report: Progress) -> None:
     """``systemctl restart``, after clearing the unit's start-rate counter: a restart asked
     for on purpose must not be refused because earlier applies restarted it too
     (StartLimitBurst counts every start, and a refused start would look like a bad config)."""
-    _systemctl(session, "reset-failed", unit, report=report)
+    report(session.target.node, f"systemctl reset-failed {unit}")
+    # Not a failure if there is nothing to reset (a unit systemd has not loaded, under --root).
+    session.run(f"systemctl reset-failed {unit} || true\n", what="systemctl reset-failed")
     _systemctl(session, "restart", unit, report=report)
 
 

@@ -185,6 +185,14 @@ class Rollout:
             raise
         self._leave(None)
 
+    def forfeit(self, node: str) -> None:
+        """``node`` failed before its turn (its transfer, say): the rollout stops there too,
+        and the nodes waiting after it are told so, instead of waiting for it forever."""
+        with self._cond:
+            if self._stopped is None:
+                self._stopped = node
+            self._cond.notify_all()
+
     def _current(self) -> str | None:
         return self.order[self._done] if self._done < len(self.order) else None
 

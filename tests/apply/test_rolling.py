@@ -79,3 +79,11 @@ def test_a_failed_turn_stops_the_rollout_before_the_next_node() -> None:
         "a": "a (x): not restarted: the rollout stopped at b; run `picluster apply` again "
         "once it is back",
     }
+
+
+def test_a_node_that_failed_before_its_turn_stops_the_nodes_after_it() -> None:
+    rollout = Rollout(["b", "c"], {})
+    rollout.forfeit("b")  # its transfer failed: it never takes its turn
+    with pytest.raises(HostError) as stopped, rollout.turn("c", "c (x)"):
+        pass
+    assert str(stopped.value).startswith("c (x): not restarted: the rollout stopped at b;")
