@@ -95,7 +95,7 @@ def test_a_node_that_comes_back_sealed_stops_the_rollout_and_a_rerun_continues(
     cluster.vault["log_level"] = "warn"
     cluster.compile()
     stopped = cluster.cli("apply", "--only", "hosts")
-    assert stopped.code == 1
+    assert stopped.code == 1, str(stopped)
     url = cluster.url(first)
     assert stopped.err.splitlines() == [
         f"{first} (root@{cluster.lab.node(first).address}:22): {UNIT} restarted and is sealed, "
@@ -117,13 +117,13 @@ def test_a_node_that_comes_back_sealed_stops_the_rollout_and_a_rerun_continues(
 
     unseal_by_hand(cluster, first)
     rerun = cluster.cli("apply", "--only", "hosts")
-    assert rerun.code == 1
-    assert restarts(rerun.lines) == [second]  # the first is not restarted again
-    assert unit_says(cluster, second, "warn")
+    assert rerun.code == 1, str(rerun)
+    assert restarts(rerun.lines) == [second], str(rerun)  # the first is not restarted again
+    assert unit_says(cluster, second, "warn"), str(rerun)
 
     # The second is sealed now: restarting the active node would leave one server of three.
     refused = cluster.cli("apply", "--only", "hosts")
-    assert refused.code == 1
+    assert refused.code == 1, str(refused)
     assert refused.err.splitlines() == [
         f"{active} (root@{cluster.lab.node(active).address}:22): not restarted: only 1 of the "
         f"other servers ({first}) are unsealed, and a cluster of 3 keeps its quorum through a "
