@@ -6,7 +6,6 @@ Each check yields located problems; all of them are reported together.
 from __future__ import annotations
 
 import difflib
-import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -41,7 +40,15 @@ def problems(spec: Spec, doc: Document) -> list[Problem]:
         *_external_secrets(spec, doc),
         *_monitoring(spec, doc),
         *_chart_values(spec, doc),
+        *_access(spec, doc),
     ]
+
+
+def _access(spec: Spec, doc: Document) -> list[Problem]:
+    """What each consumer's role cannot read (compiler.access.checks)."""
+    from .access import checks
+
+    return checks.problems(spec, doc)
 
 
 def _chart_values(spec: Spec, doc: Document) -> Iterator[Problem]:
@@ -190,7 +197,9 @@ def _suggest(word: str, choices: set[str]) -> str:
 
 def warnings(spec: Spec, doc: Document) -> list[Problem]:
     """Problems worth saying that do not stop the compile."""
-    return list(_warnings(spec, doc))
+    from .access import checks
+
+    return [*_warnings(spec, doc), *checks.warnings(spec, doc)]
 
 
 def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:
@@ -338,13 +347,6 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
             )
 
 
-def _grants(pattern: str, path: str, capability: str, caps: list[str]) -> bool:
-    """Whether a rule ``pattern`` with ``caps`` grants ``capability`` on ``path``."""
-    regex = "".join("[^/]+" if c == "+" else re.escape(c) for c in pattern.lstrip("/").rstrip("*"))
-    regex += ".*" if pattern.endswith("*") else ""
-    return bool(re.fullmatch(regex, path)) and capability in caps and "deny" not in caps
-
-
 def _monitoring(spec: Spec, doc: Document) -> Iterator[Problem]:
     if spec.monitoring is None or spec.monitoring.prometheus is None:
         return
@@ -357,14 +359,3 @@ def _monitoring(spec: Spec, doc: Document) -> Iterator[Problem]:
         wrong = _binds(prom.role, found, prom.service_account, prom.namespace, "Prometheus")
         if wrong:
             yield doc.problem(loc, wrong)
-        policies = spec.vault.policies
-        if not any(
-            _grants(rule.path, "sys/metrics", "read", list(rule.capabilities))
-            for name in found.policies
-            for rule in policies.get(name, [])
-        ):
-            yield doc.problem(
-                loc,
-                f"role {prom.role!r} grants no policy that reads sys/metrics; "
-                "Prometheus could not scrape Vault",
-            )
