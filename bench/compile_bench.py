@@ -68,10 +68,12 @@ def large_spec(n: int, nodes: int = 5) -> dict[str, Any]:
         }
         for i in range(n)
     }
+    # The store reads every app's secret: its role carries every app's policy (validate
+    # decides each ExternalSecret for it, a thousand rules deep).
     roles["external-secrets"] = {
         "service_accounts": ["external-secrets"],
         "namespaces": ["external-secrets"],
-        "policies": ["app-0"],
+        "policies": [f"app-{i}" for i in range(n)],
     }
     return {
         "vault": {
@@ -88,7 +90,12 @@ def large_spec(n: int, nodes: int = 5) -> dict[str, Any]:
             "unseal": {"key_shares": 5, "key_threshold": 3},
             "secrets_engines": [{"path": "secret", "version": 2}],
             "policies": policies,
-            "kubernetes_auth": {"host": "https://10.0.0.10:6443", "roles": roles},
+            "kubernetes_auth": {
+                "host": "https://10.0.0.10:6443",
+                # OpenBao refuses the auth config without the cluster's CA (validate too).
+                "ca_cert": str(ROOT / "pki" / "k3s-server-ca.crt"),
+                "roles": roles,
+            },
         },
         "kubernetes": {
             "gitops": "plain",

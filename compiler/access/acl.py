@@ -16,6 +16,7 @@ kept aside as *undecidable*: they never grant here, and a decision they could ch
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -309,6 +310,7 @@ def _kind(pattern: str) -> tuple[Kind, str]:
     return "exact", pattern
 
 
+@functools.lru_cache(maxsize=1024)
 def _template_regex(pattern: str) -> re.Pattern[str]:
     """Paths the templated ``pattern`` could match once filled: a template becomes any text
     without '/' (the default blocks '/', '*' and '+' in substituted values)."""
@@ -326,15 +328,15 @@ def sanitize(names: Iterable[str], *, add_default: bool = False) -> tuple[str, .
     sdk/helper/policyutil): trimmed, lower-cased, no duplicates; ``root`` alone if present;
     ``default`` added when ``add_default`` (a login adds it unless the role sets
     ``token_no_default_policy``)."""
-    out: list[str] = []
+    out: dict[str, None] = {}  # ordered, and a role of a thousand policies stays linear
     for raw in names:
         name = raw.strip().lower()
         if name == ROOT:
             return (ROOT,)
-        if name and name not in out:
-            out.append(name)
-    if add_default and DEFAULT not in out:
-        out.append(DEFAULT)
+        if name:
+            out[name] = None
+    if add_default:
+        out[DEFAULT] = None
     return tuple(out)
 
 

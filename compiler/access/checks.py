@@ -11,6 +11,7 @@ and a login Vault could not review. Pure: no I/O.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import Problem
@@ -53,15 +54,19 @@ def _found(spec: Spec) -> _Found:
     return _last[1]
 
 
-def role_acls(spec: Spec) -> dict[str, ACL]:
-    """The ACL of a token of each role whose policies are all known (a role naming a policy
-    the spec lacks has its own problem; deciding without that policy would mislead)."""
+def role_acls(spec: Spec, roles: Iterable[str] | None = None) -> dict[str, ACL]:
+    """The ACL of a token of each role (of ``roles``, default all) whose policies are all
+    known: a role naming a policy the spec lacks has its own problem, and deciding without
+    that policy would mislead."""
     auth = spec.vault.kubernetes_auth
     if auth is None:
         return {}
     policies = spec.vault.policies
     out = {}
-    for name, role in auth.roles.items():
+    for name in auth.roles if roles is None else dict.fromkeys(roles):
+        role = auth.roles.get(name)
+        if role is None:
+            continue
         names = sanitize(role.policies, add_default=True)
         if all(p in policies or p in BUILTIN_POLICIES for p in names):
             out[name] = compile_acl(policies, names)
@@ -70,8 +75,8 @@ def role_acls(spec: Spec) -> dict[str, ACL]:
 
 def _check(spec: Spec) -> _Found:
     found = _Found()
-    acls = role_acls(spec)
     every = logins(spec)
+    acls = role_acls(spec, (login.role for login in every))
     engines = {e.path: e.version for e in spec.vault.secrets_engines}
     for read in reads(spec, every):
         if read.mount is not None and engines.get(read.mount) != read.version:

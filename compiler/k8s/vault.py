@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..access.usage import login_accounts
 from ..spec import Spec
-from .apps import App, helm, namespace, obj, vault_url
+from .apps import App, Object, helm, namespace, obj, vault_url
 
 AUTH_DELEGATOR = "system:auth-delegator"
+LOGIN_REVIEWS = "vault-login-tokenreview"
 
 
 def build(spec: Spec) -> list[App]:
@@ -47,6 +49,7 @@ def build(spec: Spec) -> list[App]:
                 type="kubernetes.io/service-account-token",
             ),
         ]
+    manifests += _login_reviews(spec)
     apps = [App("vault", auth.namespace, manifests)]
     if injector is None:
         return apps
@@ -73,4 +76,32 @@ def build(spec: Spec) -> list[App]:
     return [
         *apps,
         App("vault-injector", injector.namespace, [namespace(injector.namespace)], chart),
+    ]
+
+
+def _login_reviews(spec: Spec) -> list[Object]:
+    """Without a reviewer JWT, Vault reviews each login's token with that token itself (the
+    kubernetes auth plugin's token_review.go): every account that logs in must be allowed to
+    create TokenReviews, as system:auth-delegator allows. One binding names them all."""
+    auth = spec.vault.kubernetes_auth
+    if auth is None or auth.token_reviewer_jwt is not None:
+        return []
+    subjects = [
+        {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+        for namespace, account in login_accounts(spec)
+    ]
+    if not subjects:
+        return []
+    return [
+        obj(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            LOGIN_REVIEWS,
+            roleRef={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": AUTH_DELEGATOR,
+            },
+            subjects=subjects,
+        )
     ]
