@@ -357,7 +357,7 @@ def compile_acl(
     token = sanitize(names)
     if token == (ROOT,):
         return ACL(token, {}, (), (), is_root=True)
-    merged: dict[tuple[Kind, str], tuple[str, set[str], list[Source]]] = {}
+    chosen: dict[tuple[Kind, str], list[tuple[Grant, object]]] = {}
     templated: list[Templated] = []
     refused: list[Refused] = []
     missing: list[str] = []
@@ -366,23 +366,25 @@ def compile_acl(
         if rules is None:
             missing.append(name)  # the server ignores a policy it does not have
             continue
-        bad = [(r.path, why) for r in rules if (why := refusal(r.path.removeprefix("/")))]
-        if bad:
-            refused += [Refused(name, p, why) for p, why in bad]
-            continue
-        for rule in rules:
-            _add(merged, templated, name, rule)
+        fragment = _fragment(name, tuple((r.path, tuple(r.capabilities)) for r in rules))
+        refused += fragment.refused
+        templated += fragment.templated
+        for where, grant, compiled in fragment.entries:
+            chosen.setdefault(where, []).append((grant, compiled))
     exact: dict[str, Grant] = {}
     prefix: list[tuple[str, Priority, Grant]] = []
     wildcards: list[_Wildcard] = []
-    for (kind, key), (pattern, caps, sources) in merged.items():
-        grant = Grant(pattern, kind, frozenset(caps), _by_policy(sources))
+    for (kind, key), found in chosen.items():
+        # A pattern only one policy names keeps what that policy compiled to.
+        grant, compiled = found[0] if len(found) == 1 else _merged([g for g, _ in found])
         if kind == "exact":
             exact[key] = grant
         elif kind == "prefix":
-            prefix.append((key, _priority(len(key.encode()), True, 0, key), grant))
+            assert isinstance(compiled, tuple)  # noqa: S101 -- a prefix's priority
+            prefix.append((key, compiled, grant))
         else:
-            wildcards.append(_wildcard(grant))
+            assert isinstance(compiled, _Wildcard)  # noqa: S101 -- a '+' pattern's parts
+            wildcards.append(compiled)
     return ACL(
         token,
         exact,
@@ -394,21 +396,71 @@ def compile_acl(
     )
 
 
+@dataclass(frozen=True)
+class _Fragment:
+    """One policy, compiled alone: what it refuses, its templated rules, and its patterns
+    (each with what its tree needs: a prefix's priority, a '+' pattern's parts)."""
+
+    refused: tuple[Refused, ...]
+    templated: tuple[Templated, ...]
+    entries: tuple[tuple[tuple[Kind, str], Grant, object], ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _fragment(name: str, rules: tuple[tuple[str, tuple[str, ...]], ...]) -> _Fragment:
+    """Cached by the policy's text: a role's tokens share the default policy, and a report
+    compiles a thousand roles."""
+    bad = [(path, why) for path, _ in rules if (why := refusal(path.removeprefix("/")))]
+    if bad:
+        return _Fragment(tuple(Refused(name, p, why) for p, why in bad), (), ())
+    merged: dict[tuple[Kind, str], tuple[str, set[str], list[Source]]] = {}
+    templated: list[Templated] = []
+    for path, caps in rules:
+        _add(merged, templated, name, path, caps)
+    entries = []
+    for (kind, key), (pattern, have, sources) in merged.items():
+        grant = Grant(pattern, kind, frozenset(have), _by_policy(sources))
+        entries.append(((kind, key), grant, _compiled(kind, key, grant)))
+    return _Fragment((), tuple(templated), tuple(entries))
+
+
+def _compiled(kind: Kind, key: str, grant: Grant) -> object:
+    if kind == "prefix":
+        return _priority(len(key.encode()), True, 0, key)
+    if kind == "segments":
+        return _wildcard(grant)
+    return None
+
+
+def _merged(grants: list[Grant]) -> tuple[Grant, object]:
+    """The same pattern in several policies of a token: capabilities unioned, except that a
+    deny leaves deny alone (NewACL); the pattern as the first policy wrote it."""
+    have: set[str] = set()
+    for grant in grants:
+        if DENY in have:
+            break  # an explicit deny already there: nothing else is saved
+        if grant.denied:
+            have = {DENY}
+        else:
+            have |= grant.capabilities
+    first = grants[0]
+    sources = tuple(sorted((s for g in grants for s in g.sources), key=lambda s: s.policy))
+    grant = Grant(first.pattern, first.kind, frozenset(have), sources)
+    key = first.pattern[:-1] if first.kind == "prefix" else first.pattern
+    return grant, _compiled(first.kind, key, grant)
+
+
 def _add(
     merged: dict[tuple[Kind, str], tuple[str, set[str], list[Source]]],
     templated: list[Templated],
     policy: str,
-    rule: RuleLike,
+    path: str,
+    capabilities: tuple[str, ...],
 ) -> None:
-    # parsePaths strips exactly one leading '/'; request paths lose all of theirs.
-    pattern = rule.path.removeprefix("/")
-    caps = tuple(rule.capabilities)
-    if DENY in caps:
-        caps = (DENY,)  # parsePaths keeps deny alone
-    if is_templated(pattern):
+    pattern, caps, kind, key = _parsed(path, capabilities)
+    if kind is None:
         templated.append(Templated(policy, pattern, caps, _template_regex(pattern)))
         return
-    kind, key = _kind(pattern)
     entry = merged.setdefault((kind, key), (pattern, set(), []))
     have = entry[1]
     entry[2].append(Source(policy, caps))
@@ -421,8 +473,26 @@ def _add(
         have.update(caps)
 
 
+@functools.lru_cache(maxsize=65536)
+def _parsed(
+    path: str, capabilities: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], Kind | None, str]:
+    """A rule as parsePaths files it: its pattern, capabilities, tree and key there (no tree
+    for a templated path). Cached: the default policy's rules are in every role's token."""
+    # parsePaths strips exactly one leading '/'; request paths lose all of theirs.
+    pattern = path.removeprefix("/")
+    caps = (DENY,) if DENY in capabilities else capabilities  # parsePaths keeps deny alone
+    if is_templated(pattern):
+        return pattern, caps, None, pattern
+    kind, key = _kind(pattern)
+    return pattern, caps, kind, key
+
+
 def _by_policy(sources: list[Source]) -> tuple[Source, ...]:
     """One Source per policy (a policy may repeat a pattern), in policy-name order."""
+    if len(sources) == 1:  # the common case, without the merging
+        only = sources[0].capabilities
+        return (Source(sources[0].policy, only if DENY in only else tuple(sorted(set(only)))),)
     out: dict[str, list[str]] = {}
     for s in sources:
         caps = out.setdefault(s.policy, [])
