@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..check import load
-from . import vault_apply, vault_state
+from . import vault_access, vault_apply, vault_state
 from .connection import Connection, connect, ready, reviewer_jwt, token
 from .vault_desired import desired
 from .vault_model import Plan
@@ -49,7 +49,9 @@ def make_plan(options: Options) -> Planned:
     conn.secrets = [s for s in (jwt, secret_token) if s]
     ready(conn)
     want = desired(spec, inputs, jwt, loaded.doc)
-    steps = plan(want, vault_state.read(conn, want), prune=options.prune, destroy=options.destroy)
+    current = vault_state.read(conn, want)
+    steps = plan(want, current, prune=options.prune, destroy=options.destroy)
+    vault_access.add(steps, conn, spec, current, loaded.doc)  # who fails now, and after
     return Planned(conn.address, steps, conn, jwt)
 
 
