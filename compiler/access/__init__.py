@@ -4,6 +4,11 @@
 - ``builtin``: the server's ``default`` policy.
 - ``propose``: the rule that would grant a missing capability.
 - ``consumers``: the API paths ESO and the injector's Prometheus token use.
+- ``usage``: who logs in in a spec (each store, Prometheus), with which role and audience.
+- ``checks``: what ``validate`` refuses and warns about (called from ``crossref``).
+- ``live``: what ``plan`` says fails now and after the apply (``policy_text`` reads the
+  server's policies back).
+- ``report``: ``picluster access``.
 
 Pure: no I/O. Typical use::
 
