@@ -272,6 +272,7 @@ def eso_sync(world: World, objects: list[dict[str, Any]], tmp: Path) -> list[Out
         auth = vault["auth"]["kubernetes"]
         account = auth["serviceAccountRef"]
         namespace = account.get("namespace") if where[0] == "ClusterSecretStore" else where[2]
+        assert namespace is not None, where  # a SecretStore is namespaced; picluster says so
         token = issue(
             world.api, namespace, account["name"], account.get("audiences") or [API_AUDIENCE]
         )
@@ -292,10 +293,10 @@ def eso_sync(world: World, objects: list[dict[str, Any]], tmp: Path) -> list[Out
             continue
         name = f"{o['metadata']['namespace']}/{o['metadata']['name']}"
         ref = o["spec"]["secretStoreRef"]
-        scope = o["metadata"]["namespace"] if ref["kind"] == "SecretStore" else None
+        scope: str | None = o["metadata"]["namespace"] if ref["kind"] == "SecretStore" else None
         store = stores[(ref["kind"], ref["name"], scope)]
         vault = store["spec"]["provider"]["vault"]
-        status, token, url, ca = tokens[(ref["kind"], ref["name"], scope)]
+        status, vault_token, url, ca = tokens[(ref["kind"], ref["name"], scope)]
         entries = [
             (f"data.{d['secretKey']}", d["remoteRef"]["key"], d["remoteRef"].get("property"))
             for d in o["spec"].get("data", [])
@@ -306,11 +307,14 @@ def eso_sync(world: World, objects: list[dict[str, Any]], tmp: Path) -> list[Out
         ]
         for entry, key, prop in entries:
             path = build_path(vault["path"], vault["version"], key)
-            if token is None:
+            if vault_token is None:
                 out.append(Outcome(name, entry, path, status))
                 continue
             answer = requests.get(
-                f"{url}/v1/{path}", headers={"X-Vault-Token": token}, verify=str(ca), timeout=10
+                f"{url}/v1/{path}",
+                headers={"X-Vault-Token": vault_token},
+                verify=str(ca),
+                timeout=10,
             )
             value = None
             if answer.ok:
