@@ -155,6 +155,10 @@ def main() -> None:
             rows.append((f"recompile {name}, nothing changed", t, rss, ""))
             t, rss = timed([picluster, "compile", str(spec), "-o", out, "--check"], runs=3)
             rows.append((f"compile --check {name}", t, rss, ""))
+            t, rss = timed([picluster, "validate", str(spec)], runs=3)
+            rows.append((f"validate {name} (access checks included)", t, rss, ""))
+            t, rss = timed([picluster, "access", str(spec)], runs=3)
+            rows.append((f"access {name}", t, rss, ""))
         # What this machine's filesystem charges for creating that many files, for scale.
         scratch = Path(tmp) / "scratch"
         scratch.mkdir()
