@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, Protocol
 
-from .builtin import BUILTIN_POLICIES
+from .builtin import BUILTIN_POLICIES, PolicyRule
 
 Kind = Literal["exact", "prefix", "segments"]
 
@@ -249,9 +249,17 @@ class ACL:
         # up is linear in the path, not in the number of rules (1000 policies of one role).
         return {key: (p, g) for key, p, g in self.prefix}
 
+    @cached_property
+    def _prefix_lengths(self) -> tuple[int, ...]:
+        return tuple(sorted({len(key) for key in self._by_prefix}))
+
     def _ranked(self, path: str) -> list[tuple[Priority, Grant]]:
-        index = self._by_prefix
-        out = [found for i in range(len(path) + 1) if (found := index.get(path[:i]))]
+        index, size = self._by_prefix, len(path)
+        out = [
+            found
+            for n in self._prefix_lengths
+            if n <= size and (found := index.get(path[:n])) is not None
+        ]
         if self.wildcards:
             parts = path.split("/")
             out += [(w.priority, w.grant) for w in self.wildcards if _segments_match(w, parts)]
@@ -366,7 +374,7 @@ def compile_acl(
         if rules is None:
             missing.append(name)  # the server ignores a policy it does not have
             continue
-        fragment = _fragment(name, tuple((r.path, tuple(r.capabilities)) for r in rules))
+        fragment = _fragment(name, _snapshot(rules))
         refused += fragment.refused
         templated += fragment.templated
         for where, grant, compiled in fragment.entries:
@@ -394,6 +402,24 @@ def compile_acl(
         tuple(refused),
         tuple(missing),
     )
+
+
+# A built-in policy is a tuple of frozen rules: its snapshot is taken once (the tuple is kept
+# here, so its id is never reused for another object).
+_SNAPSHOTS: dict[int, tuple[Sequence[RuleLike], tuple[tuple[str, tuple[str, ...]], ...]]] = {}
+
+
+def _snapshot(rules: Sequence[RuleLike]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The rules as plain data (a policy's text, for the fragment cache)."""
+    if isinstance(rules, tuple):
+        found = _SNAPSHOTS.get(id(rules))
+        if found is not None and found[0] is rules:
+            return found[1]
+    taken = tuple((r.path, tuple(r.capabilities)) for r in rules)
+    frozen = isinstance(rules, tuple) and all(isinstance(r, PolicyRule) for r in rules)
+    if frozen and len(_SNAPSHOTS) < 64:
+        _SNAPSHOTS[id(rules)] = (rules, taken)
+    return taken
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ..spec import Spec
 from .acl import ACL, DEFAULT, Grant
-from .checks import role_acls
+from .checks import no_collection, role_acls
 from .consumers import prometheus_metrics
 from .usage import Login, logins, reads
 
@@ -61,6 +61,11 @@ class Report:
 
 def build(spec: Spec) -> Report:
     """The access report of a valid spec."""
+    with no_collection():
+        return _build(spec)
+
+
+def _build(spec: Spec) -> Report:
     auth = spec.vault.kubernetes_auth
     if auth is None:
         return Report((), ())
