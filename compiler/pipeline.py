@@ -14,8 +14,9 @@ from pathlib import Path
 
 from . import manifest, output, verified, verify
 from .artifact import Artifact
-from .check import load
+from .check import Loaded, load
 from .errors import Problem, StaleOutputError, VerifyError
+from .model import Model
 from .spec import Spec
 from .targets import TARGETS
 
@@ -35,9 +36,20 @@ class Options:
 class Build:
     """A compiled spec, in memory: every artifact, the manifest last."""
 
-    spec: Spec
+    loaded: Loaded
     artifacts: list[Artifact]
-    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Spec:
+        return self.loaded.spec
+
+    @property
+    def model(self) -> Model:
+        return self.loaded.model
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.loaded.warnings
 
 
 @dataclass
@@ -69,13 +81,13 @@ def render(spec_path: Path) -> Build:
     """
     with _no_collection_pauses():
         loaded = load(spec_path)
-        artifacts = [a for target in TARGETS.values() for a in target(loaded.spec, loaded.inputs)]
+        artifacts = [a for target in TARGETS.values() for a in target(loaded.model)]
     paths = [a.path for a in artifacts]
     if len(set(paths)) != len(paths):
         clash = sorted({p for p in paths if paths.count(p) > 1})
         raise VerifyError(Problem(p, 0, 0, "", "generated twice") for p in clash)
     artifacts.append(manifest.build(artifacts, loaded.inputs.source))
-    return Build(loaded.spec, artifacts, loaded.warnings)
+    return Build(loaded, artifacts)
 
 
 def verify_build(b: Build, *, skip: Collection[str] = ()) -> None:

@@ -365,7 +365,7 @@ def policy_with(tmp_path: Path, path: str, source: str = "picluster.yaml") -> st
         tmp_path, minimal(policies={"p": [{"path": path, "capabilities": ["read"]}]}), source
     )
     loaded = load(spec)
-    return desired(loaded.spec, loaded.inputs).policies["p"]
+    return desired(loaded.model).policies["p"]
 
 
 def test_seen_hash_change_is_a_change(tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_seen_hash_change_is_a_change(tmp_path: Path) -> None:
         tmp_path, minimal(policies={"p": [{"path": "secret/a#y/*", "capabilities": ["read"]}]})
     )
     loaded = load(after_spec)
-    p = plan(desired(loaded.spec, loaded.inputs), Current(policies={"p": before}))
+    p = plan(desired(loaded.model), Current(policies={"p": before}))
     assert [(s.action, s.name) for s in p.steps] == [("update", "p")]
     assert text(p, "https://v:8200")[2:] == [
         '      -path "secret/a#x" {',

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec import Spec
-from .apps import App, helm, namespace, obj, vault_url
+from ..model import Model
+from .apps import App, helm, namespace, obj
 
 AUTH_DELEGATOR = "system:auth-delegator"
 
 
-def build(spec: Spec) -> list[App]:
-    k8s = spec.kubernetes
+def build(model: Model) -> list[App]:
+    k8s = model.spec.kubernetes
     if k8s is None:
         return []
     auth, injector = k8s.vault_auth, k8s.injector
@@ -52,7 +52,7 @@ def build(spec: Spec) -> list[App]:
         return apps
     values: dict[str, Any] = {
         # Setting the external address turns the chart's Vault server off: injector only.
-        "global": {"externalVaultAddr": vault_url(spec)},
+        "global": {"externalVaultAddr": model.vault_url},
         "injector": {"enabled": True},
     }
     if by_chart:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import yamlio
 from ..artifact import Artifact
 from ..errors import Problem
+from ..k8s.scopes import BUILTIN_CLUSTER_SCOPED
 from .k8s_schemas import (
     builtin_validator,
     crd_groups,
@@ -52,50 +53,6 @@ KINDS = ("k8s", "kustomization", "helm-values")
 
 # The apiVersion/kind every kustomization.yaml is checked as.
 KUSTOMIZATION = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
-
-# Built-in kinds that live outside namespaces (``kubectl api-resources --namespaced=false``).
-# The CRD kinds' scope comes from their schema: cluster-scoped ones allow no metadata.namespace.
-CLUSTER_SCOPED_BUILTINS = frozenset(
-    {
-        "APIService",
-        "CSIDriver",
-        "CSINode",
-        "CertificateSigningRequest",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ClusterTrustBundle",
-        "ComponentStatus",
-        "CustomResourceDefinition",
-        "DeviceClass",
-        "FlowSchema",
-        "IPAddress",
-        "IngressClass",
-        "MutatingAdmissionPolicy",
-        "MutatingAdmissionPolicyBinding",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass",
-        "PriorityLevelConfiguration",
-        "ResourceSlice",
-        "RuntimeClass",
-        "SelfSubjectAccessReview",
-        "SelfSubjectReview",
-        "SelfSubjectRulesReview",
-        "ServiceCIDR",
-        "StorageClass",
-        "StorageVersion",
-        "StorageVersionMigration",
-        "SubjectAccessReview",
-        "TokenReview",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration",
-        "VolumeAttachment",
-        "VolumeAttributesClass",
-    }
-)
 
 # kustomization.yaml fields kustomize deprecated, and what replaces them. The schema rejects
 # most of them as unknown; commonLabels it still accepts, but kustomize warns about it.
@@ -206,7 +163,7 @@ def _object(data: dict[str, Any]) -> list[Finding]:
         if validator is None:
             version = ".".join(kubernetes_version().split(".")[:2])
             return [(("kind",), f"Kubernetes {version} has no kind {kind} in {api_version}")]
-        own = _scope(kind, kind in CLUSTER_SCOPED_BUILTINS, data) + _names(kind, data)
+        own = _scope(kind, kind in BUILTIN_CLUSTER_SCOPED, data) + _names(kind, data)
     mine = {loc for loc, _ in own}
     return own + [f for f in validate(validator, data) if f[0] not in mine]
 
