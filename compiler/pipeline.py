@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import manifest, output, verified, verify
+from . import kinds, manifest, output, verified
 from .artifact import Artifact
 from .check import Loaded, load
 from .errors import Problem, StaleOutputError, VerifyError
@@ -98,7 +98,7 @@ def verify_build(b: Build, *, skip: Collection[str] = ()) -> None:
     """
     todo = [a for a in b.artifacts if a.kind != "manifest" and a.path not in skip]
     with _no_collection_pauses():
-        problems = verify.check(todo)
+        problems = kinds.verify(todo)
     if problems:
         raise VerifyError(problems)
     verified.remember(todo)
@@ -133,10 +133,7 @@ def compile_tree(options: Options) -> Result:
     artifacts = result.build.artifacts
     verify_new(result.build)
     if options.verify_external:
-        # Imported only when asked: it runs other programs.
-        from .verify.external import check as check_externally
-
-        problems = check_externally(result.build.spec, artifacts)
+        problems = kinds.prove(result.build.model, artifacts)
         if problems:
             raise VerifyError(problems)
     if options.check:

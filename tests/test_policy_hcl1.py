@@ -25,8 +25,8 @@ from compiler.apply.vault_plan import normalised_policy, plan
 from compiler.artifact import Artifact
 from compiler.check import load
 from compiler.cli import main
+from compiler.kinds import verify as check
 from compiler.pipeline import Build
-from compiler.verify import check
 from tests.support import compile_data, minimal, write_spec
 
 # Seven capabilities both servers accept (OpenBao has no "subscribe").

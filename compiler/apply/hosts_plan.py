@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..artifact import Artifact
+from ..kinds import KINDS
 from ..layout import UNIT_DIR, Layout
 from ..model import node_of
 
@@ -142,11 +143,12 @@ def node_files(artifacts: Iterable[Artifact], lay: Layout) -> list[DesiredFile]:
 
 
 def _role(a: Artifact, path: str, lay: Layout) -> str:
-    if a.kind in ("sysusers", "tmpfiles"):
-        return "setup"
-    if a.kind == "systemd":
-        return "server-unit" if path == f"{lay.unit_dir}/{lay.service}" else "unit"
-    return "config" if a.kind == "hcl-config" else "file"
+    """What a change of ``a`` means on the node: its kind's (``kinds``), the server's own unit
+    told apart."""
+    on_node = KINDS[a.kind].on_node
+    if on_node == "unit" and path == f"{lay.unit_dir}/{lay.service}":
+        return "server-unit"
+    return on_node
 
 
 def setup(lay: Layout) -> tuple[list[str], list[Directory]]:

@@ -18,7 +18,7 @@ functions below are the only loaders.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import yamlio
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     pass
 
 Loc = tuple[str | int, ...]
-
-KINDS = ("k8s", "kustomization", "helm-values")
 
 # The apiVersion/kind every kustomization.yaml is checked as.
 KUSTOMIZATION = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
@@ -283,15 +281,3 @@ def verify_values(artifact: Artifact) -> list[Problem]:
         return [Problem(artifact.path, 0, 0, "", message)]
     chart = match["chart"]
     return _problems(artifact, lambda data: _values(chart, (), data, ()))
-
-
-VERIFIERS: dict[str, Callable[[Artifact], list[Problem]]] = {
-    "k8s": verify_object,
-    "kustomization": verify_kustomization,
-    "helm-values": verify_values,
-}
-
-
-def check(artifacts: Iterable[Artifact]) -> list[Problem]:
-    """Every problem of the Kubernetes artifacts among ``artifacts`` (others are ignored)."""
-    return [p for a in artifacts if a.kind in VERIFIERS for p in VERIFIERS[a.kind](a)]
