@@ -246,7 +246,9 @@ def _apply_node(
             session.run(scripts.commit(plan, n.root, stage), what="writing the files")
         except HostError as exc:
             session.run(scripts.rollback(n.root), what="restoring the previous files")
-            raise HostError(f"{exc}; previous files restored") from None
+            raise HostError(
+                f"{exc}; previous files restored", node=name, step=exc.step, detail=exc.detail
+            ) from None
         if plan.daemon_reload:
             _systemctl(session, "daemon-reload", report=report)
         if plan.enable:
@@ -276,7 +278,7 @@ def _restart(model: Model, n: _Node, report: Progress, health_timeout: float) ->
     try:
         _systemctl(n.session, "restart", unit, report=report)
     except HostError as exc:
-        why = f"{unit} failed to restart ({str(exc).rsplit(': ', 1)[-1]})"
+        why = f"{unit} failed to restart ({exc.detail or 'no reason given'})"
     if not why:
         report(name, f"wait for {url}")
         if not _healthy(url, ca, health_timeout):
