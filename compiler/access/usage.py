@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..crossref import store_identity
+from ..model import store_identity
 from ..spec import Spec
 from ..yamlio import Loc
 from .consumers import (

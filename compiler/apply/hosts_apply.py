@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import HostError, HostsFailedError, RolledBackError
-from ..layout import Layout, api_port, layout
-from ..pipeline import Build
-from ..spec import Node, Spec
+from ..model import Model, NodeFacts
+from ..spec import Node
 from . import hosts_scripts as scripts
-from .hosts_plan import HostsPlan, NodePlan, node_files, plan_node, setup_entries
+from .hosts_plan import HostsPlan, NodePlan, node_files, plan_node, setup
 from .hosts_state import Binary, read_state, record_text, root_prefix, tls_files
 from .ssh import Session, connect, target
+from .tree import Tree
 
 PARALLEL = 4  # nodes handled at once
 HEALTH_TIMEOUT = 60.0  # seconds a restarted server has to answer /v1/sys/health
@@ -56,18 +56,16 @@ class _Node:
 
 
 def plan_hosts(
-    build: Build,
+    tree: Tree,
     *,
-    base_dir: Path,
     root: str | None = None,
     only_nodes: Collection[str] | None = None,
     parallel: int = PARALLEL,
 ) -> HostsPlan:
-    """Read every node over SSH and compare it with what ``build`` compiled; changes nothing.
+    """Read every node over SSH and compare it with its files in ``tree``; changes nothing.
 
     Args:
-        build: the compiled spec (``pipeline.render`` or ``pipeline.build``).
-        base_dir: the spec's directory: local paths in the spec are relative to it.
+        tree: out/ as it is, checked against the spec (``tree.current``).
         root: a directory standing for ``/`` on each node (``{node}`` is its name).
         only_nodes: plan only these nodes (default: all).
         parallel: how many nodes are read at once.
@@ -76,14 +74,13 @@ def plan_hosts(
         HostError: a node could not be reached or read (every such node, one line each).
         ChecksumError: the server binary to install is not the pinned one.
     """
-    with _prepared(build, base_dir, root, only_nodes, parallel) as nodes:
+    with _prepared(tree, root, only_nodes, parallel) as nodes:
         return HostsPlan([n.plan for n in nodes])
 
 
 def apply_hosts(
-    build: Build,
+    tree: Tree,
     *,
-    base_dir: Path,
     root: str | None = None,
     only_nodes: Collection[str] | None = None,
     progress: Progress | None = None,
@@ -91,15 +88,14 @@ def apply_hosts(
     health_timeout: float = HEALTH_TIMEOUT,
     approve: Callable[[HostsPlan], None] | None = None,
 ) -> HostsResult:
-    """Make every node match ``build``: plan them all, then apply in parallel.
+    """Make every node hold its files of ``tree``: plan them all, then apply in parallel.
 
     Nothing is changed anywhere unless every node was reached and planned (and the binary, if
     one is to be installed, matched its pinned checksum). Servers restart one node at a time,
     each waiting for health, so a raft cluster keeps its quorum.
 
     Args:
-        build: the compiled spec.
-        base_dir: the spec's directory.
+        tree: out/ as it is, checked against the spec (``tree.current``).
         root: a directory standing for ``/`` on each node (``{node}`` is its name).
         only_nodes: apply only these nodes.
         progress: told about each step of each node.
@@ -120,14 +116,14 @@ def apply_hosts(
 
     restart_lock = threading.Lock()
     result: HostsResult
-    with _prepared(build, base_dir, root, only_nodes, parallel) as nodes:
+    model = tree.model
+    with _prepared(tree, root, only_nodes, parallel) as nodes:
         result = HostsResult(HostsPlan([n.plan for n in nodes]))
         if approve is not None:
             approve(result.plan)
-        ca = _ca_path(build.spec, base_dir)
 
         def run(n: _Node) -> bool:
-            return _apply_node(build.spec, n, ca, report, restart_lock, health_timeout)
+            return _apply_node(model, n, report, restart_lock, health_timeout)
 
         restarted = _each(nodes, run, parallel)
     result.restarted = [n.node.name for n, did in zip(nodes, restarted, strict=True) if did]
@@ -136,15 +132,14 @@ def apply_hosts(
 
 @contextmanager
 def _prepared(
-    build: Build,
-    base_dir: Path,
+    tree: Tree,
     root: str | None,
     only_nodes: Collection[str] | None,
     parallel: int,
 ) -> Iterator[list[_Node]]:
     """Connect to and plan every node (in parallel); close every session at the end."""
-    spec = build.spec
-    lay = layout(spec.vault)
+    model = tree.model
+    spec, lay, base_dir = model.spec, model.layout, model.inputs.base_dir
     chosen = [n for n in spec.vault.nodes if only_nodes is None or n.name in only_nodes]
     binary = Binary(spec.vault, spec.vault.install, lay, base_dir) if spec.vault.install else None
     opened: list[Session] = []
@@ -155,7 +150,7 @@ def _prepared(
         with opened_lock:
             opened.append(session)
         node_root = root_prefix(root, node.name)
-        return _plan_one(build, base_dir, lay, node, session, node_root, binary)
+        return _plan_one(tree, node, session, node_root, binary)
 
     try:
         yield _each(chosen, prepare, parallel)
@@ -165,22 +160,22 @@ def _prepared(
 
 
 def _plan_one(
-    build: Build,
-    base_dir: Path,
-    lay: Layout,
+    tree: Tree,
     node: Node,
     session: Session,
     root: str,
     binary: Binary | None,
 ) -> _Node:
-    compiled = node_files(build.artifacts, node.name, lay)
-    by_path = {a.path: a.data for a in build.artifacts}
+    model = tree.model
+    lay = model.layout
+    mine = tree.node_artifacts(node.name)
+    compiled = node_files(mine, lay)
+    by_path = {a.path: a.data for a in mine}
     data = {f.path: _const(by_path[f.source.removeprefix("out/")]) for f in compiled}
-    local = tls_files(build.spec.vault, node, lay, base_dir)
+    local = tls_files(model.spec.vault, node, lay, model.inputs.base_dir)
     data |= {lf.file.path: _const(lf.data) for lf in local}
     desired = compiled + [lf.file for lf in local]
-    setup = [(a.kind, a.data) for a in build.artifacts if a.path.startswith(f"hosts/{node.name}/")]
-    users, dirs = setup_entries((k, d) for k, d in setup if k in ("sysusers", "tmpfiles"))
+    users, dirs = setup(lay)
     paths = [f.path for f in desired] + ([binary.path] if binary else [])
     names = sorted({"root", *users, *(f.owner for f in desired), *(f.group for f in desired)})
     state = read_state(session, root, paths, [d.path for d in dirs], names)
@@ -219,9 +214,8 @@ def _each(items: list[T], work: Callable[[T], R], parallel: int) -> list[R]:
 
 
 def _apply_node(
-    spec: Spec,
+    model: Model,
     n: _Node,
-    ca: Path | None,
     report: Progress,
     restart_lock: threading.Lock,
     health_timeout: float,
@@ -252,14 +246,16 @@ def _apply_node(
             session.run(scripts.commit(plan, n.root, stage), what="writing the files")
         except HostError as exc:
             session.run(scripts.rollback(n.root), what="restoring the previous files")
-            raise HostError(f"{exc}; previous files restored") from None
+            raise HostError(
+                f"{exc}; previous files restored", node=name, step=exc.step, detail=exc.detail
+            ) from None
         if plan.daemon_reload:
             _systemctl(session, "daemon-reload", report=report)
         if plan.enable:
             _systemctl(session, "enable", *plan.enable, report=report)
         if plan.restart:
             with restart_lock:
-                _restart(spec, n, ca, report, health_timeout)
+                _restart(model, n, report, health_timeout)
         session.run(scripts.cleanup(n.root), what="dropping the backups")
     finally:
         session.run(f"rm -rf {stage}\n", privileged=False, what="removing the staging directory")
@@ -273,17 +269,16 @@ def _summary(plan: NodePlan) -> str:
     return "write " + ", ".join(parts)
 
 
-def _restart(
-    spec: Spec, n: _Node, ca: Path | None, report: Progress, health_timeout: float
-) -> None:
+def _restart(model: Model, n: _Node, report: Progress, health_timeout: float) -> None:
     """Restart the server and wait for its health; on failure restore, restart, and say so."""
     unit, name = n.plan.restart[0], n.node.name
-    url = _health_url(spec, n.node)
+    url = _health_url(next(f for f in model.nodes if f.node is n.node))
+    ca = model.inputs.ca_cert_path
     why = ""
     try:
         _systemctl(n.session, "restart", unit, report=report)
     except HostError as exc:
-        why = f"{unit} failed to restart ({str(exc).rsplit(': ', 1)[-1]})"
+        why = f"{unit} failed to restart ({exc.detail or 'no reason given'})"
     if not why:
         report(name, f"wait for {url}")
         if not _healthy(url, ca, health_timeout):
@@ -313,14 +308,8 @@ def _systemctl(session: Session, *args: str, report: Progress) -> None:
     session.run(line + "\n", what=line)
 
 
-def _health_url(spec: Spec, node: Node) -> str:
-    host = f"[{node.address}]" if node.address.version == 6 else str(node.address)
-    return f"https://{host}:{api_port(spec.vault, node)}{HEALTH_PATH}"
-
-
-def _ca_path(spec: Spec, base_dir: Path) -> Path | None:
-    local = spec.vault.tls.local
-    return base_dir / local.ca_cert if local is not None else None
+def _health_url(node: NodeFacts) -> str:
+    return f"https://{node.address}:{node.api_port}{HEALTH_PATH}"
 
 
 def _healthy(url: str, ca: Path | None, timeout: float) -> bool:

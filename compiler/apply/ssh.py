@@ -115,15 +115,24 @@ class Session:
             err = stderr.read().decode(errors="replace")
             status = stdout.channel.recv_exit_status()
         except (OSError, EOFError) as exc:
-            raise HostUnreachableError(f"{self.target.where}: connection lost ({exc})") from None
+            raise HostUnreachableError(
+                f"{self.target.where}: connection lost ({exc})", node=self.target.node, step=what
+            ) from None
         if status != 0:
             if "password is required" in err or "a terminal is required" in err:
                 raise HostAuthError(
                     f"{self.target.where}: sudo wants a password for {self.target.user}; "
-                    "allow it without one (NOPASSWD) or log in as root"
+                    "allow it without one (NOPASSWD) or log in as root",
+                    node=self.target.node,
+                    step=what,
                 )
             last = next((x for x in reversed(err.strip().splitlines()) if x.strip()), "")
-            raise HostError(f"{self.target.where}: {what} failed (exit {status}): {last}")
+            raise HostError(
+                f"{self.target.where}: {what} failed (exit {status}): {last}",
+                node=self.target.node,
+                step=what,
+                detail=last,
+            )
         return out
 
     def put(self, data: bytes, remote: str) -> None:
@@ -137,7 +146,11 @@ class Session:
                 handle.set_pipelined(True)
                 handle.write(data)
         except OSError as exc:
-            raise HostError(f"{self.target.where}: cannot write {remote}: {exc}") from None
+            raise HostError(
+                f"{self.target.where}: cannot write {remote}: {exc}",
+                node=self.target.node,
+                step=f"writing {remote}",
+            ) from None
 
     def close(self) -> None:
         if self._sftp is not None:

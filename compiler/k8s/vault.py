@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..access.usage import login_accounts
+from ..model import Model
 from ..spec import Spec
-from .apps import App, Object, helm, namespace, obj, vault_url
+from .apps import App, Object, helm, namespace, obj
 
 AUTH_DELEGATOR = "system:auth-delegator"
 LOGIN_REVIEWS = "vault-login-tokenreview"
 
 
-def build(spec: Spec) -> list[App]:
-    k8s = spec.kubernetes
+def build(model: Model) -> list[App]:
+    k8s = model.spec.kubernetes
     if k8s is None:
         return []
     auth, injector = k8s.vault_auth, k8s.injector
@@ -49,13 +50,13 @@ def build(spec: Spec) -> list[App]:
                 type="kubernetes.io/service-account-token",
             ),
         ]
-    manifests += _login_reviews(spec)
+    manifests += _login_reviews(model.spec)
     apps = [App("vault", auth.namespace, manifests)]
     if injector is None:
         return apps
     values: dict[str, Any] = {
         # Setting the external address turns the chart's Vault server off: injector only.
-        "global": {"externalVaultAddr": vault_url(spec)},
+        "global": {"externalVaultAddr": model.vault_url},
         "injector": {"enabled": True},
     }
     if by_chart:

@@ -46,7 +46,7 @@ from click.testing import CliRunner
 
 from compiler import cli, yamlio
 from compiler.access import checks
-from compiler.pipeline import Build
+from compiler.pipeline import Build, Options, compile_tree
 from tests.support import compile_data, need, write_spec
 
 from . import kube_api
@@ -143,6 +143,12 @@ class World:
     def spec(self, data: dict[str, Any], name: str) -> Path:
         return write_spec(self.work, data, name)
 
+    def vault(self, command: str, spec: Path) -> tuple[int, str, str]:
+        """``plan`` or ``apply --only vault`` of ``spec``, from its own compiled tree."""
+        tree = self.work / "trees" / spec.stem
+        compile_tree(Options(spec_path=spec, out_dir=tree))
+        return self.cli(command, str(spec), "--tree", str(tree), "--only", "vault")
+
     def cli(self, *args: str) -> tuple[int, str, str]:
         env = {"VAULT_TOKEN": self.root, "BAO_TOKEN": None, "VAULT_ADDR": None}
         result = CliRunner().invoke(cli.main, list(args), env=env)
@@ -167,9 +173,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert server.root_token is not None
         client = server.client(server.root_token)
         world = World(work, server, api, server.root_token, data)
-        code, _, err = world.cli(
-            "apply", str(world.spec(data, "picluster.yaml")), "--only", "vault"
-        )
+        code, _, err = world.vault("apply", world.spec(data, "picluster.yaml"))
         assert code == 0, err
         for key, value in VALUES.items():
             client.secrets.kv.v2.create_or_update_secret(key, secret=value, mount_point="secret")
@@ -336,7 +340,7 @@ def apply_anyway(world: World, data: dict[str, Any], monkeypatch: pytest.MonkeyP
     path = world.spec(data, "anyway.yaml")
     with monkeypatch.context() as patch:
         patch.setattr(checks, "problems", lambda spec, doc: [])
-        code, _, err = world.cli("apply", str(path), "--only", "vault")
+        code, _, err = world.vault("apply", path)
     assert code == 0, err
 
 
@@ -447,9 +451,7 @@ def test_each_refused_entry_is_exactly_a_403(
             if outcome.status != 403:
                 assert (outcome.status, outcome.value) == (200, expected_value(data, outcome))
         # plan, read-only against this server: what fails now, which the good spec fixes.
-        code, out, err = world.cli(
-            "plan", str(world.spec(world.data, "good.yaml")), "--only", "vault"
-        )
+        code, out, err = world.vault("plan", world.spec(world.data, "good.yaml"))
         assert code == 0, err
         failing_now = {o.secret for o in outcomes if o.status == 403}
         noted = re.findall(r"note: access: ExternalSecret (\S+) cannot read (\S+).* now \(", out)

@@ -58,7 +58,7 @@ def vault(tmp_path: Path) -> Iterator[tuple[Failing, Any]]:
     )
     loaded = load(write_spec(tmp_path, data))
     with https.serving(port, Handler, cert):
-        yield state, connect(loaded.spec, loaded.inputs, "token")
+        yield state, connect(loaded.model, "token")
 
 
 def gaps(state: Failing) -> list[float]:
