@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from .builtin import BUILTIN_POLICIES, PolicyRule
 
@@ -159,8 +159,7 @@ class Decision:
         return why
 
 
-@dataclass(frozen=True)
-class _Wildcard:
+class _Wildcard(NamedTuple):
     """A ``+`` pattern, pre-split for matching (the loop in CheckAllowedFromNonExactPaths)."""
 
     grant: Grant
@@ -422,8 +421,7 @@ def _snapshot(rules: Sequence[RuleLike]) -> tuple[tuple[str, tuple[str, ...]], .
     return taken
 
 
-@dataclass(frozen=True)
-class _Fragment:
+class _Fragment(NamedTuple):
     """One policy, compiled alone: what it refuses, its templated rules, and its patterns
     (each with what its tree needs: a prefix's priority, a '+' pattern's parts)."""
 

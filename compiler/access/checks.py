@@ -10,7 +10,6 @@ and a login Vault could not review. Pure: no I/O.
 
 from __future__ import annotations
 
-import difflib
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,6 @@ from ..yamlio import Document, Loc
 from .acl import ACL, DEFAULT, compile_acl, sanitize
 from .builtin import BUILTIN_POLICIES
 from .consumers import Request
-from .propose import propose
 from .usage import API_SERVER_AUDIENCES, ESO, PROMETHEUS, Login, Read, logins, reads, upkeep
 
 TYPO_CANDIDATES = 64  # a role with more rules than this gets no typo hint
@@ -139,6 +137,8 @@ def _decide(
         why += f" ({request.what})"
     elif login.consumer == PROMETHEUS:
         why += "; Prometheus could not scrape Vault"
+    from .propose import propose  # only a refusal needs it
+
     proposal = propose(acl, spec.vault.policies, request.probe, request.capability)
     fix = f"; {proposal}" if proposal is not None else ""
     found.problems.append((loc, f"{cannot}: {why}{fix}{_v1_hint(acl, read)}"))
@@ -165,6 +165,8 @@ def _typo_hint(acl: ACL, path: str) -> str:
     patterns = [g.pattern for g in acl.grants if any(p != DEFAULT for p in g.policies)]
     if len(patterns) > TYPO_CANDIDATES:
         return ""  # a hint, not a proof: not worth a quadratic search of a thousand rules
+    from difflib import SequenceMatcher  # only a refusal needs it
+
     parts = path.split("/")
     for pattern in patterns:
         folders = pattern.removesuffix("*").rstrip("/").split("/")
@@ -176,7 +178,7 @@ def _typo_hint(acl: ACL, path: str) -> str:
         written, meant = wrong[0]
         if _digits_out(written) == _digits_out(meant):
             continue
-        if difflib.SequenceMatcher(None, written, meant).ratio() >= TYPO_RATIO:
+        if SequenceMatcher(None, written, meant).ratio() >= TYPO_RATIO:
             return f" (the rule {pattern!r} is close: {written!r} for {meant!r}?)"
     return ""
 

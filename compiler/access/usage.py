@@ -8,7 +8,7 @@ own namespace), and the Vault Agent the injector adds to the Prometheus pod. Pur
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..model import store_identity
 from ..spec import Spec
@@ -35,8 +35,7 @@ PROMETHEUS = "prometheus"
 API_SERVER_AUDIENCES = ("https://kubernetes.default.svc.cluster.local", "k3s")
 
 
-@dataclass(frozen=True)
-class Login:
+class Login(NamedTuple):
     """A service account that logs in with ``role``, for ``consumer``.
 
     ``audiences``: the audiences of the token it sends; None for the API server's own (a
@@ -56,8 +55,7 @@ class Login:
         return f"store {self.name!r}" if self.consumer == ESO else "Prometheus"
 
 
-@dataclass(frozen=True)
-class Read:
+class Read(NamedTuple):
     """One request a login makes for the spec: an ExternalSecret's entry, or the scrape."""
 
     login: Login
