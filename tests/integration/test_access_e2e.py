@@ -21,7 +21,8 @@ generated manifests. Stand-ins, because no Kubernetes runs here:
 
 Then each mistake of the issue, applied anyway (the access checks bypassed only here): the
 ExternalSecret entries ``validate`` refuses are exactly those the server answers 403, at
-exactly the path the refusal names.
+exactly the path the refusal names; ``plan`` of the good spec, read-only against that server,
+names the ExternalSecrets that fail now and says the apply fixes them.
 """
 
 from __future__ import annotations
