@@ -194,10 +194,21 @@ class VaultError(ApplyError):
         path: the API path, without ``/v1/``.
         status: the HTTP status of the answer; 0 when there was none (unreachable, TLS, a
             redirect refused).
+        errors: what the server said, as it said it (its ``errors`` list).
     """
 
-    def __init__(self, message: str, *, address: str, method: str, path: str, status: int):
+    def __init__(
+        self,
+        message: str,
+        *,
+        address: str,
+        method: str,
+        path: str,
+        status: int,
+        errors: tuple[str, ...] = (),
+    ) -> None:
         self.address, self.method, self.path, self.status = address, method, path, status
+        self.errors = errors
         super().__init__(message)
 
 

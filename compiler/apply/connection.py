@@ -51,26 +51,33 @@ class Connection:
         kwargs: dict[str, Any] = {"timeout": timeout}
         if body is not None:
             kwargs["json"] = body
-        where = {"address": self.address, "method": method, "path": path}
+
+        def failed(message: str, status: int, errors: tuple[str, ...] = ()) -> VaultError:
+            return VaultError(
+                message, address=self.address, method=method, path=path, status=status,
+                errors=errors,
+            )  # fmt: skip
+
         try:
             response = self.client.adapter.request(method, f"/v1/{path}", **kwargs)
         except hvac_errors.InvalidPath:
             if missing_ok:
                 return None
             message = f"{self.address}: {method} {path}: not found (404)"
-            raise VaultError(message, **where, status=404) from None
+            raise failed(message, 404) from None
         except (requests.RequestException, hvac_errors.VaultError) as exc:
             message = self._scrub(describe(self.address, method, path, capability, exc))
-            raise VaultError(message, **where, status=_status(exc)) from None
+            said = getattr(exc, "errors", None)
+            errors = tuple(str(e) for e in said) if isinstance(said, list) else ()
+            raise failed(message, _status(exc), errors) from None
         if response.is_redirect:
             target = response.headers.get("Location", "elsewhere")
             response.close()
-            raise VaultError(
+            raise failed(
                 f"{self.address}: {method} {path} answered {response.status_code}, a redirect "
                 f"to {self._scrub(target)[:200]}; picluster sends the token nowhere else (set "
                 "vault.api.address to the server that answers)",
-                **where,
-                status=response.status_code,
+                response.status_code,
             )
         if response.status_code == 204 or not response.content:
             return None
@@ -78,7 +85,7 @@ class Connection:
             return response.json()
         except ValueError:
             message = f"{self.address}: {method} {path}: the answer is not JSON"
-            raise VaultError(message, **where, status=response.status_code) from None
+            raise failed(message, response.status_code) from None
 
     def read(self, path: str) -> dict[str, Any] | None:
         """The ``data`` of ``path``, or None when it does not exist (404)."""
