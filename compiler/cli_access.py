@@ -24,12 +24,12 @@ def access(spec: Path, output: str, strict: bool) -> None:
     each path its consumers read and on sys/metrics; then roles nobody uses and grants
     broader than any consumer needs."""
     from .access import report
-    from .check import load_spec
+    from .check import load
     from .errors import CheckError
 
-    loaded, warnings = load_spec(spec)
-    print_warnings(warnings)
-    found = report.build(loaded)
+    loaded = load(spec)
+    print_warnings(loaded.warnings)
+    found = report.build(loaded.model)
     if output == "json":
         say(report.as_json(found), nl=False)
     else:

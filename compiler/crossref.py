@@ -41,15 +41,15 @@ def problems(model: Model, doc: Document) -> list[Problem]:
         *_external_secrets(spec, doc),
         *_monitoring(spec, doc),
         *_chart_values(spec, doc),
-        *_access(spec, doc),
+        *_access(model, doc),
     ]
 
 
-def _access(spec: Spec, doc: Document) -> list[Problem]:
+def _access(model: Model, doc: Document) -> list[Problem]:
     """What each consumer's role cannot read (compiler.access.checks)."""
     from .access import checks
 
-    return checks.problems(spec, doc)
+    return checks.problems(model, doc)
 
 
 def _chart_values(spec: Spec, doc: Document) -> Iterator[Problem]:
@@ -201,7 +201,7 @@ def warnings(model: Model, doc: Document) -> list[Problem]:
     from .access import checks
 
     spec = model.spec
-    return [*_warnings(spec, doc), *checks.warnings(spec, doc)]
+    return [*_warnings(spec, doc), *checks.warnings(model, doc)]
 
 
 def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:

@@ -22,6 +22,7 @@ from .spec import Node, Spec
 from .spec.kubernetes import ExternalSecret, ExternalSecrets, Store
 
 if TYPE_CHECKING:
+    from .access.checks import Found
     from .inputs import Inputs
 
 HOSTS = "hosts"  # out/hosts/<node>/ mirrors each node's filesystem
@@ -107,6 +108,13 @@ class Model:
     local_ip: IPv4Address | IPv6Address  # where a process on a node reaches its own server
     stores: dict[str, StoreFacts] = field(default_factory=dict)
     secrets: tuple[SecretFacts, ...] = ()
+
+    @functools.cached_property
+    def access(self) -> Found:
+        """What the access model finds about who can read what (``access.checks``)."""
+        from .access.checks import decide
+
+        return decide(self)
 
     @functools.cached_property
     def policies(self) -> dict[str, bytes]:

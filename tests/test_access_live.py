@@ -58,7 +58,7 @@ def test_fails_now_and_the_apply_fixes_it() -> None:
         _roles(["readonly"]),
         None,
     )
-    found = compare(loaded.spec, live, loaded.doc)
+    found = compare(loaded.model, live, loaded.doc)
     assert found.notes == [
         "access: the server's default policy could not be read; OpenBao's is assumed",
         "access: ExternalSecret default/vault-example cannot read secret/data/secret1 now "
@@ -69,7 +69,7 @@ def test_fails_now_and_the_apply_fixes_it() -> None:
 
 def test_a_role_not_on_the_server_yet_says_nothing() -> None:
     loaded = load(REFERENCE)
-    found = compare(loaded.spec, Live({}, {}, ""), loaded.doc)
+    found = compare(loaded.model, Live({}, {}, ""), loaded.doc)
     assert found.warnings == []
     assert [n for n in found.notes if "ExternalSecret" in n] == []
 
@@ -85,7 +85,7 @@ def test_a_deny_the_apply_removes(tmp_path: Path) -> None:
         _roles(["readonly", "extra"]),
         None,
     )
-    found = compare(loaded.spec, live, loaded.doc)
+    found = compare(loaded.model, live, loaded.doc)
     # After the apply the role carries only readonly: the deny is gone with it.
     assert [n for n in found.notes if "ExternalSecret" in n] == [
         "access: ExternalSecret default/vault-example cannot read secret/data/secret1 now "
@@ -99,7 +99,7 @@ def test_still_failing_after_is_a_located_warning() -> None:
     written by picluster): the apply cannot fix that, so it is a warning at the entry."""
     loaded = load(REFERENCE)
     default = 'path "secret/data/secret1" { capabilities = ["deny"] }'
-    found = compare(loaded.spec, Live({}, _roles(["readonly"]), default), loaded.doc)
+    found = compare(loaded.model, Live({}, _roles(["readonly"]), default), loaded.doc)
     line, column = next(
         (n, text.index("secret1#password") + 1)
         for n, text in enumerate(REFERENCE.read_text().splitlines(), 1)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..errors import Problem
+from ..model import Model
 from ..spec import Spec
 from ..yamlio import Document, Loc
 from .acl import ACL, DEFAULT, compile_acl, sanitize
@@ -28,34 +29,31 @@ TYPO_RATIO = 0.8  # difflib's similarity of two folder names taken for a typo
 
 
 @dataclass
-class _Found:
+class Found:
+    """What the access checks found: located problems and warnings."""
+
     problems: list[tuple[Loc, str]] = field(default_factory=list)
     warnings: list[tuple[Loc, str]] = field(default_factory=list)
 
 
-def problems(spec: Spec, doc: Document) -> list[Problem]:
-    """Every access problem of ``spec``, located."""
-    return [doc.problem(loc, message) for loc, message in _found(spec).problems]
+def problems(model: Model, doc: Document) -> list[Problem]:
+    """Every access problem of the model's spec, located."""
+    return [doc.problem(loc, message) for loc, message in model.access.problems]
 
 
-def warnings(spec: Spec, doc: Document) -> list[Problem]:
+def warnings(model: Model, doc: Document) -> list[Problem]:
     """What may fail at run time but cannot be proven from the spec, located."""
-    return [doc.problem(loc, f"warning: {message}") for loc, message in _found(spec).warnings]
+    return [doc.problem(loc, f"warning: {m}") for loc, m in model.access.warnings]
 
 
-# validate asks for the problems, then the warnings, of the same spec: decide it once.
-_last: tuple[Spec, _Found] | None = None
-
-
-def _found(spec: Spec) -> _Found:
-    global _last
-    if _last is None or _last[0] is not spec:
-        # Without the cyclic collector meanwhile: what is made here is small and acyclic, but
-        # each collection it would trigger rescans the loaded spec (a third of the checks'
-        # time on a 1000-ExternalSecret spec); cf. pipeline._no_collection_pauses.
-        with no_collection():
-            _last = (spec, _check(spec))
-    return _last[1]
+def decide(model: Model) -> Found:
+    """Every access finding of the model's spec (``Model.access`` keeps it: validate asks for
+    the problems and then the warnings of the same model)."""
+    # Without the cyclic collector meanwhile: what is made here is small and acyclic, but each
+    # collection it would trigger rescans the loaded spec (a third of the checks' time on a
+    # 1000-ExternalSecret spec); cf. pipeline._no_collection_pauses.
+    with no_collection():
+        return _check(model)
 
 
 @contextmanager
@@ -89,12 +87,13 @@ def role_acls(spec: Spec, roles: Iterable[str] | None = None) -> dict[str, ACL]:
     return out
 
 
-def _check(spec: Spec) -> _Found:
-    found = _Found()
-    every = logins(spec)
+def _check(model: Model) -> Found:
+    spec = model.spec
+    found = Found()
+    every = logins(model)
     acls = role_acls(spec, (login.role for login in every))
     engines = {e.path: e.version for e in spec.vault.secrets_engines}
-    for read in reads(spec, every):
+    for read in reads(model, every):
         if read.mount is not None and engines.get(read.mount) != read.version:
             continue  # no such engine, or another version: crossref says so
         if read.key is not None and read.mount is not None:
@@ -120,7 +119,7 @@ def _decide(
     login: Login,
     request: Request,
     loc: Loc,
-    found: _Found,
+    found: Found,
     *,
     read: Read | None = None,
 ) -> None:
@@ -187,7 +186,7 @@ def _digits_out(word: str) -> str:
     return "".join(c for c in word if not c.isdigit())
 
 
-def _mount_prefix(read: Read, mount_path: str, key: str, found: _Found) -> None:
+def _mount_prefix(read: Read, mount_path: str, key: str, found: Found) -> None:
     """ESO's buildPath drops a leading ``<mount>/`` from a key when the store names its mount
     (providers/v1/vault/client_get.go; its own comment calls this a bug for secrets stored
     under a folder named like the mount), so ``kv/gitea/db`` on mount ``kv`` reads
@@ -208,7 +207,7 @@ def _mount_prefix(read: Read, mount_path: str, key: str, found: _Found) -> None:
     )
 
 
-def _audiences(spec: Spec, every: list[Login], found: _Found) -> None:
+def _audiences(spec: Spec, every: list[Login], found: Found) -> None:
     """A role's ``audience`` is checked by Vault against the token a consumer sends."""
     auth = spec.vault.kubernetes_auth
     if auth is None:
@@ -237,7 +236,7 @@ def _audiences(spec: Spec, every: list[Login], found: _Found) -> None:
         )
 
 
-def _token_review(spec: Spec, found: _Found) -> None:
+def _token_review(spec: Spec, found: Found) -> None:
     """Without a reviewer JWT Vault reviews each login with the logging-in token itself, so
     each account that logs in must be allowed to create TokenReviews (token_review.go of the
     kubernetes auth plugin). The generated manifests bind every such account to

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec import Spec
+from ..model import Model
 from ..yamlio import Document, dotted
 from .acl import ACL, RuleLike, compile_acl, sanitize
 from .builtin import DEFAULT_RULES
@@ -35,9 +35,10 @@ class Lines:
     warnings: list[str] = field(default_factory=list)
 
 
-def compare(spec: Spec, live: Live, doc: Document | None = None) -> Lines:
+def compare(model: Model, live: Live, doc: Document | None = None) -> Lines:
     """What fails now and after the apply, one line per ExternalSecret (and Prometheus)."""
     out = Lines()
+    spec = model.spec
     auth = spec.vault.kubernetes_auth
     if auth is None:
         return out
@@ -74,7 +75,7 @@ def compare(spec: Spec, live: Live, doc: Document | None = None) -> Lines:
         with_default = not there.get("token_no_default_policy", False)
         now[name] = compile_acl(parsed, sanitize(names, add_default=with_default), builtin=builtin)
     failing: dict[str, tuple[Login, list[tuple[Read, str | None, str | None]]]] = {}
-    for read in reads(spec, logins(spec)):
+    for read in reads(model, logins(model)):
         was = _fails(now.get(read.login.role), read)
         will = _fails(after[read.login.role], read) if read.login.role in after else None
         if was is None and will is None:

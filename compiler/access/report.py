@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from ..model import Model
 from ..spec import Spec
 from .acl import ACL, DEFAULT, Grant
 from .checks import no_collection, role_acls
@@ -59,24 +60,25 @@ class Report:
     flags: tuple[Flag, ...]
 
 
-def build(spec: Spec) -> Report:
+def build(model: Model) -> Report:
     """The access report of a valid spec."""
     with no_collection():
-        return _build(spec)
+        return _build(model)
 
 
-def _build(spec: Spec) -> Report:
+def _build(model: Model) -> Report:
+    spec = model.spec
     auth = spec.vault.kubernetes_auth
     if auth is None:
         return Report((), ())
-    every = logins(spec)
+    every = logins(model)
     acls = role_acls(spec)
     # (namespace, account, role) -> what its consumers read: path -> (capability, readers)
     wanted: dict[tuple[str, str, str], dict[str, tuple[str, list[str]]]] = defaultdict(dict)
     users: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for login in every:
         users[_key(login)].add(login.who)
-    for read in reads(spec, every):
+    for read in reads(model, every):
         reader = f"ExternalSecret {read.secret}" if read.secret else "Prometheus"
         _, readers = wanted[_key(read.login)].setdefault(
             read.request.probe, (read.request.capability, [])

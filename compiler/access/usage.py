@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from ..model import store_identity
-from ..spec import Spec
+from ..model import Model, store_identity
 from ..yamlio import Loc
 from .consumers import (
     KVVersion,
@@ -19,7 +18,6 @@ from .consumers import (
     eso_data,
     eso_extract,
     prometheus_metrics,
-    split_ref,
     token_upkeep,
 )
 
@@ -75,12 +73,13 @@ def eso_audiences(audience: str | None) -> tuple[str, ...] | None:
     return (audience,) if audience else None
 
 
-def logins(spec: Spec) -> list[Login]:
+def logins(model: Model) -> list[Login]:
     """Every login the generated consumers make, in spec order (stores, then Prometheus).
 
     Only those whose role exists and whose identity is known (a SecretStore without its
     namespace is not), so a partly valid spec yields what can be said of it.
     """
+    spec = model.spec
     auth = spec.vault.kubernetes_auth
     if auth is None:
         return []
@@ -92,7 +91,7 @@ def logins(spec: Spec) -> list[Login]:
             role = auth.roles.get(store.role)
             if role is None or (store.kind == "SecretStore" and store.namespace is None):
                 continue
-            account, namespace = store_identity(eso, store)
+            account, namespace = store_identity(eso, store)  # each store, duplicates too
             loc: Loc = ("kubernetes", "external_secrets", "stores", i, "role")
             out.append(
                 Login(
@@ -121,27 +120,26 @@ def logins(spec: Spec) -> list[Login]:
     return out
 
 
-def reads(spec: Spec, every: list[Login] | None = None) -> Iterator[Read]:
+def reads(model: Model, every: list[Login] | None = None) -> Iterator[Read]:
     """Every request the logins make for the spec: each ExternalSecret's ``data`` and
     ``data_from`` entries through its store (in spec order), then Prometheus' scrape."""
-    every = logins(spec) if every is None else every
+    every = logins(model) if every is None else every
     by_store = {login.name: login for login in every if login.consumer == ESO}
-    k8s = spec.kubernetes
-    eso = k8s.external_secrets if k8s is not None else None
-    stores = {s.name: s for s in eso.stores} if eso is not None else {}
-    for j, secret in enumerate(eso.secrets if eso is not None else []):
-        login, store = by_store.get(secret.store), stores.get(secret.store)
-        if login is None or store is None:
+    for facts in model.secrets:
+        secret = facts.secret
+        login = by_store.get(secret.store)
+        if login is None or facts.store is None:
             continue
+        store = facts.store.store
         if store.kind == "SecretStore" and store.namespace != secret.namespace:
             continue  # it cannot use that store at all (crossref says so)
-        base: Loc = ("kubernetes", "external_secrets", "secrets", j)
+        base: Loc = ("kubernetes", "external_secrets", "secrets", facts.index)
         name = f"{secret.namespace}/{secret.name}"
         version: KVVersion = store.kv_version
-        for data_key, ref in secret.data.items():
-            key = split_ref(ref)[0]
-            request = eso_data(store.path, version, ref)
-            yield Read(login, request, (*base, "data", data_key), name, key, store.path, version)
+        for data_key, ref in facts.data.items():
+            request = eso_data(store.path, version, ref.key)
+            loc = (*base, "data", data_key)
+            yield Read(login, request, loc, name, ref.key, store.path, version)
         for k, key in enumerate(secret.data_from):
             request = eso_extract(store.path, version, key)
             yield Read(login, request, (*base, "data_from", k), name, key, store.path, version)
@@ -157,10 +155,10 @@ def upkeep(login: Login) -> tuple[Request, ...]:
     return tuple(r for r in token_upkeep() if r.what.startswith(mine))
 
 
-def login_accounts(spec: Spec) -> list[tuple[str, str]]:
+def login_accounts(model: Model) -> list[tuple[str, str]]:
     """Every (namespace, service account) that may log in: each role's bound accounts in
     each of its namespaces, and each generated consumer's; sorted, without repeats."""
-    auth = spec.vault.kubernetes_auth
+    auth = model.spec.vault.kubernetes_auth
     if auth is None:
         return []
     found = {
@@ -169,5 +167,5 @@ def login_accounts(spec: Spec) -> list[tuple[str, str]]:
         for account in role.service_accounts
         for namespace in role.namespaces
     }
-    found |= {(login.namespace, login.account) for login in logins(spec)}
+    found |= {(login.namespace, login.account) for login in logins(model)}
     return sorted(found)

@@ -53,7 +53,7 @@ def make_plan(
     want = desired(model, jwt, tree.build.loaded.doc, tree.policies)
     current = vault_state.read(conn, want)
     steps = plan(want, current, prune=prune, destroy=destroy)
-    vault_access.add(steps, conn, model.spec, current, tree.build.loaded.doc)  # who fails now
+    vault_access.add(steps, conn, model, current, tree.build.loaded.doc)  # who fails now
     return Planned(conn.address, steps, conn, jwt)
 
 

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from ..access.live import Lines, Live, compare
 from ..errors import VaultError
-from ..spec import Spec
+from ..model import Model
 from ..yamlio import Document
 from .connection import Connection, api_path
 from .vault_model import Current, Plan
 
 
-def add(plan: Plan, conn: Connection, spec: Spec, current: Current, doc: Document | None) -> None:
+def add(plan: Plan, conn: Connection, model: Model, current: Current, doc: Document | None) -> None:
     """Add to ``plan``'s notes what fails now and is fixed by the apply, and to its warnings
     what will still fail after it."""
-    found = lines(conn, spec, current, doc)
+    found = lines(conn, model, current, doc)
     plan.notes.extend(found.notes)
     plan.warnings.extend(found.warnings)
 
 
-def lines(conn: Connection, spec: Spec, current: Current, doc: Document | None) -> Lines:
+def lines(conn: Connection, model: Model, current: Current, doc: Document | None) -> Lines:
     """Which ExternalSecret (and Prometheus) fails now and after the apply.
 
     Besides what the plan read: the policies the server's roles carry that the spec does not
@@ -34,7 +34,7 @@ def lines(conn: Connection, spec: Spec, current: Current, doc: Document | None) 
         found = _read(conn, name)
         if found is not None:
             texts[name] = found
-    return compare(spec, Live(texts, current.roles, _read(conn, "default")), doc)
+    return compare(model, Live(texts, current.roles, _read(conn, "default")), doc)
 
 
 def _read(conn: Connection, name: str) -> str | None:

@@ -6,7 +6,6 @@ from typing import Any
 
 from ..access.usage import login_accounts
 from ..model import Model
-from ..spec import Spec
 from .apps import App, Object, helm, namespace, obj
 
 AUTH_DELEGATOR = "system:auth-delegator"
@@ -50,7 +49,7 @@ def build(model: Model) -> list[App]:
                 type="kubernetes.io/service-account-token",
             ),
         ]
-    manifests += _login_reviews(model.spec)
+    manifests += _login_reviews(model)
     apps = [App("vault", auth.namespace, manifests)]
     if injector is None:
         return apps
@@ -80,16 +79,16 @@ def build(model: Model) -> list[App]:
     ]
 
 
-def _login_reviews(spec: Spec) -> list[Object]:
+def _login_reviews(model: Model) -> list[Object]:
     """Without a reviewer JWT, Vault reviews each login's token with that token itself (the
     kubernetes auth plugin's token_review.go): every account that logs in must be allowed to
     create TokenReviews, as system:auth-delegator allows. One binding names them all."""
-    auth = spec.vault.kubernetes_auth
+    auth = model.spec.vault.kubernetes_auth
     if auth is None or auth.token_reviewer_jwt is not None:
         return []
     subjects = [
         {"kind": "ServiceAccount", "name": account, "namespace": namespace}
-        for namespace, account in login_accounts(spec)
+        for namespace, account in login_accounts(model)
     ]
     if not subjects:
         return []
