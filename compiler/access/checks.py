@@ -10,11 +10,10 @@ and a login Vault could not review. Pure: no I/O.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .. import collector
 from ..errors import Problem
 from ..model import Model
 from ..spec import Spec
@@ -49,23 +48,8 @@ def warnings(model: Model, doc: Document) -> list[Problem]:
 def decide(model: Model) -> Found:
     """Every access finding of the model's spec (``Model.access`` keeps it: validate asks for
     the problems and then the warnings of the same model)."""
-    # Without the cyclic collector meanwhile: what is made here is small and acyclic, but each
-    # collection it would trigger rescans the loaded spec (a third of the checks' time on a
-    # 1000-ExternalSecret spec); cf. pipeline._no_collection_pauses.
-    with no_collection():
+    with collector.paused():
         return _check(model)
-
-
-@contextmanager
-def no_collection() -> Iterator[None]:
-    """The cyclic collector paused while many small objects are made."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def role_acls(spec: Spec, roles: Iterable[str] | None = None) -> dict[str, ACL]:

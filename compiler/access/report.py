@@ -15,10 +15,11 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from .. import collector
 from ..model import Model
 from ..spec import Spec
 from .acl import ACL, DEFAULT, Grant
-from .checks import no_collection, role_acls
+from .checks import role_acls
 from .consumers import prometheus_metrics
 from .usage import Login, logins, reads
 
@@ -62,7 +63,7 @@ class Report:
 
 def build(model: Model) -> Report:
     """The access report of a valid spec."""
-    with no_collection():
+    with collector.paused():
         return _build(model)
 
 

@@ -23,7 +23,6 @@ from hvac.exceptions import Forbidden
 
 from compiler import cli
 from compiler.apply import vault_apply
-from compiler.apply.connection import Connection
 from compiler.pipeline import Options, compile_tree
 from tests.support import compile_data, need, write_spec
 
@@ -137,21 +136,6 @@ def run(story: Story, *args: str, token: str | None = None) -> tuple[int, str, s
     assert JWT not in result.stdout + result.stderr
     assert not story.server.root_token or story.server.root_token not in result.stderr
     return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every request picluster sends that is not a read."""
-    sent: list[tuple[str, str]] = []
-    real = Connection.call
-
-    def call(self: Connection, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        if method not in ("GET", "LIST"):
-            sent.append((method, path))
-        return real(self, method, path, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "call", call)
-    return sent
 
 
 @pytest.mark.integration

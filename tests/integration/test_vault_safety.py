@@ -23,7 +23,6 @@ import pytest
 from click.testing import CliRunner
 
 from compiler import cli
-from compiler.apply.connection import Connection
 from compiler.pipeline import Options, compile_tree
 from tests.support import compile_data, need, write_spec
 
@@ -108,21 +107,6 @@ def vault(booted: Booted) -> Iterator[Vault]:
     for name in client.sys.list_policies()["data"]["policies"]:
         if name not in ("root", "default"):
             client.sys.delete_policy(name)
-
-
-@pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every request picluster sends that is not a read."""
-    sent: list[tuple[str, str]] = []
-    real = Connection.call
-
-    def call(self: Connection, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        if method not in ("GET", "LIST"):
-            sent.append((method, path))
-        return real(self, method, path, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "call", call)
-    return sent
 
 
 def record(v: Vault) -> dict[str, Any]:
