@@ -36,8 +36,3 @@ class Artifact:
     @property
     def text(self) -> str:
         return self.data.decode()
-
-
-def host_path(node: str, absolute: str) -> str:
-    """``out/`` path of the file that lands at ``absolute`` on ``node``."""
-    return f"hosts/{node}{absolute}"

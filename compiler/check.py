@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from . import crossref, inputs, yamlio
 from .errors import InputFileError, Problem, SpecError
 from .inputs import Inputs
+from .model import Model, derive
 from .salvage import salvage
 from .spec import Spec
 from .yamlio import Document, Loc
@@ -28,12 +29,14 @@ from .yamlio import Document, Loc
 
 @dataclass(frozen=True)
 class Loaded:
-    """A valid spec, the files it names, and its warnings (problems that do not stop it)."""
+    """A valid spec, the files it names, what every stage derives from them, and its warnings
+    (problems that do not stop it)."""
 
     spec: Spec
     inputs: Inputs
     warnings: list[Problem]
-    doc: Document | None = None  # where each key is, for problems found after loading
+    doc: Document
+    model: Model
 
 
 def load_spec(path: Path) -> tuple[Spec, list[Problem]]:
@@ -66,18 +69,15 @@ def load(path: Path) -> Loaded:
         message = f"byte 0x{raw[exc.start]:02x} is not UTF-8 text; save the file as UTF-8"
         raise SpecError([Problem(str(path), before.count(b"\n") + 1, col, "", message)]) from None
     doc = yamlio.load(text, str(path))
-    spec, warnings = validate(doc)
-    found, problems = inputs.read(spec, doc)
-    if problems:
-        raise SpecError(problems)
-    return Loaded(spec, found, warnings, doc)
+    model, warnings = validate(doc)
+    return Loaded(model.spec, model.inputs, warnings, doc, model)
 
 
-def validate(doc: Document) -> tuple[Spec, list[Problem]]:
-    """Validate a loaded document into a :class:`Spec` and its warnings.
+def validate(doc: Document) -> tuple[Model, list[Problem]]:
+    """Validate a loaded document, read the files it names, and derive its :class:`Model`.
 
     Raises:
-        SpecError: with every structure and cross-reference problem found.
+        SpecError: with every structure, input file and cross-reference problem found.
     """
     if not isinstance(doc.data, dict):
         found = _shown(doc.data)
@@ -86,10 +86,17 @@ def validate(doc: Document) -> tuple[Spec, list[Problem]]:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:
         raise SpecError(_remainder_problems(doc, exc)) from None
-    problems = crossref.problems(spec, doc)
+    model, problems = _derived(spec, doc)
     if problems:
         raise SpecError(problems)
-    return spec, crossref.warnings(spec, doc)
+    return model, crossref.warnings(model, doc)
+
+
+def _derived(spec: Spec, doc: Document) -> tuple[Model, list[Problem]]:
+    """The model of ``spec``, and the problems of the files it names and of its references."""
+    found, problems = inputs.read(spec, doc)
+    model = derive(spec, found)
+    return model, [*problems, *crossref.problems(model, doc)]
 
 
 def _remainder_problems(doc: Document, exc: ValidationError) -> list[Problem]:
@@ -101,8 +108,7 @@ def _remainder_problems(doc: Document, exc: ValidationError) -> list[Problem]:
     problems += _problems(doc, left.errors)
     moved = dataclasses.replace(doc, moved=left.original)
     if isinstance(left.model, Spec):
-        problems += crossref.problems(left.model, moved)
-        problems += inputs.read(left.model, moved)[1]
+        problems += _derived(left.model, moved)[1]
     return list(dict.fromkeys(problems))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from .cli_access import access
 from .cli_apply import apply, init, plan
 from .cli_support import OUT, SPEC, Group, print_warnings, say, tell
 
@@ -113,3 +114,4 @@ def schema(out_path: Path) -> None:
 main.add_command(init)
 main.add_command(plan)
 main.add_command(apply)
+main.add_command(access)

@@ -1,4 +1,5 @@
-"""``picluster init``, ``plan`` and ``apply``: thin click commands over ``compiler.apply``."""
+"""``picluster init``, ``plan`` and ``apply``: thin click commands over ``compiler.apply``
+(options in, the core called, its outcome printed)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ from typing import TYPE_CHECKING
 import click
 
 from .cli_support import SPEC, say, tell
-from .errors import InputError, StalePlanError
+from .errors import InputError
 
 if TYPE_CHECKING:
-    from .apply.hosts_plan import HostsPlan
-    from .apply.saved_plan import SavedPlan
-    from .apply.vault import Planned
+    from .apply.core import Options
     from .apply.vault_model import Step
-    from .spec import Spec
 
 ONLY = click.option(
     "--only",
@@ -34,6 +32,15 @@ PRUNE = click.option(
     "--prune",
     is_flag=True,
     help="Also delete what picluster created and the spec no longer declares.",
+)
+TREE = click.option(
+    "--tree",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default="out",
+    show_default=True,
+    help="The compiled tree apply pushes (what `picluster compile -o` wrote); refused unless "
+    "it is what SPEC compiles to.",
 )
 DESTROY = click.option(
     "--destroy-engine",
@@ -78,8 +85,22 @@ def init(
         )
 
 
+def _options(
+    spec: Path,
+    out_dir: Path,
+    only: str | None,
+    root: str | None,
+    prune: bool,
+    destroy: tuple[str, ...],
+) -> Options:
+    from .apply.core import Options, side
+
+    return Options(spec, out_dir, side(only), root, prune, frozenset(destroy), dict(os.environ))
+
+
 @click.command()
 @SPEC
+@TREE
 @ONLY
 @ROOT
 @PRUNE
@@ -101,6 +122,7 @@ def init(
 )
 def plan(
     spec: Path,
+    out_dir: Path,
     only: str | None,
     root: str | None,
     prune: bool,
@@ -111,56 +133,43 @@ def plan(
     """Show what `apply` would change on the nodes and in Vault to make them match SPEC."""
     import json
 
-    from .apply.plan_output import as_document, text
-    from .apply.vault import Options, make_plan
+    from .apply import core
+    from .apply.plan_output import hosts_text, text
+    from .errors import ApplyError
 
-    documents: dict[str, dict[str, object]] = {}
-    if only in (None, "hosts"):
-        hosts = _plan_hosts(spec, root)
-        documents["hosts"] = hosts.as_dict()
-        if output == "text":
-            for line in hosts.lines() or ["hosts: no changes"]:
-                say(line)
-    conflicts = 0
-    if only in (None, "vault"):
-        planned = make_plan(Options(spec, prune, dict(os.environ), frozenset(destroy)))
-        conflicts = len(planned.plan.conflicts)
-        documents["vault"] = as_document(planned.plan, planned.address)
-        if output == "text":
-            for line in text(planned.plan, planned.address):
-                say(line)
+    whole = core.plan_all(_options(spec, out_dir, only, root, prune, destroy))
     if output == "json":
+        documents = whole.document()
         # One side asked for: its document; both: one document holding the two.
-        chosen = documents[only] if only else documents
-        say(json.dumps(chosen, indent=2, sort_keys=True))
-    if conflicts:
-        from .errors import ApplyError
-
-        raise ApplyError(f"{conflicts} conflict(s); apply would refuse")
+        say(json.dumps(documents[only] if only else documents, indent=2, sort_keys=True))
+    else:
+        lines = hosts_text(whole.hosts) if whole.hosts is not None else []
+        if whole.vault is not None:
+            lines += text(whole.vault.plan, whole.vault.address)
+        for line in lines:
+            say(line)
+    if whole.conflicts:
+        raise ApplyError(f"{len(whole.conflicts)} conflict(s); apply would refuse")
     if out_file is not None:
-        from .apply import saved_plan
-
-        saved_plan.write(
-            out_file,
-            only=only,
-            root=root,
-            prune=prune,
-            destroy=destroy,
-            hosts=documents.get("hosts"),
-            vault=documents.get("vault"),
-        )
+        core.save(whole, out_file)
         tell(f"plan saved to {out_file}; `picluster apply --plan {out_file}` runs it")
 
 
-def _plan_hosts(spec: Path, root: str | None) -> HostsPlan:
-    from .apply.hosts_apply import plan_hosts
-    from .pipeline import build
+class _Printed:
+    """Apply's progress, on stdout as it goes."""
 
-    return plan_hosts(build(spec), base_dir=spec.resolve().parent, root=root)
+    def host(self, node: str, line: str) -> None:
+        say(f"{node}: {line}")
+
+    def step(self, number: int, total: int, step: Step) -> None:
+        from .apply.plan_output import headline
+
+        say(f"[{number}/{total}] {headline(step)}")
 
 
 @click.command()
 @SPEC
+@TREE
 @ONLY
 @ROOT
 @PRUNE
@@ -171,19 +180,23 @@ def _plan_hosts(spec: Path, root: str | None) -> HostsPlan:
     type=click.Path(path_type=Path),
     default=None,
     metavar="FILE",
-    help="Run the plan saved by `plan --out FILE` (with its --only, --root, --prune), or "
-    "nothing if the spec, a node or Vault changed since.",
+    help="Run the plan saved by `plan --out FILE` (with its --only, --root, --prune, "
+    "--destroy-engine), or nothing if the spec, a node or Vault changed since.",
 )
 def apply(
     spec: Path,
+    out_dir: Path,
     only: str | None,
     root: str | None,
     prune: bool,
     destroy: tuple[str, ...],
     plan_file: Path | None,
 ) -> None:
-    """Make the nodes, then Vault, match SPEC: plan, then run each step, reporting it."""
-    saved: SavedPlan | None = None
+    """Make the nodes, then Vault, hold the compiled tree of SPEC: plan, then run each step."""
+    from .apply import core
+    from .apply.plan_output import hosts_applied, vault_applied
+
+    saved = None
     if plan_file is not None:
         if only or root or prune or destroy:
             raise InputError(
@@ -193,92 +206,10 @@ def apply(
         from .apply import saved_plan
 
         saved = saved_plan.read(plan_file)
-        only, root, prune, destroy = saved.only, saved.root, saved.prune, saved.destroy
-    engines = frozenset(destroy)
-    if saved is not None and only is None:
-        _vault_planned(spec, prune, engines, saved)  # both sides still as saved before any write
-    if only in (None, "hosts"):
-        _apply_hosts(spec, root, saved)
-    if only in (None, "vault"):
-        try:
-            _apply_vault(spec, prune, engines, saved)
-        except StalePlanError as exc:
-            if only is None:  # Vault changed while the hosts were being applied
-                done = "the hosts were applied, Vault was not"
-                raise StalePlanError(exc.plan_file, exc.why, done) from None
-            raise
-
-
-def _apply_hosts(spec: Path, root: str | None, saved: SavedPlan | None) -> None:
-    from .apply import saved_plan
-    from .apply.hosts_apply import apply_hosts
-    from .pipeline import build
-
-    def progress(node: str, line: str) -> None:
-        say(f"{node}: {line}")
-
-    def approve(planned: HostsPlan) -> None:
-        if saved is not None:
-            saved_plan.check_hosts(saved, planned.as_dict())
-
-    built = build(spec)
-    base_dir = spec.resolve().parent
-    result = apply_hosts(
-        built,
-        base_dir=base_dir,
-        root=root,
-        progress=progress,
-        approve=approve,
-        token=_hosts_token(built.spec, base_dir),
-    )
-    if not result.plan.changed:
-        say("hosts: no changes; every node matches the spec")
-    elif result.restarted:
-        say(f"hosts: applied; restarted on {', '.join(result.restarted)}")
-    else:
-        say("hosts: applied; nothing needed a restart")
-
-
-def _hosts_token(spec: Spec, base_dir: Path) -> str | None:
-    """The Vault token, when one is set: the host apply reads raft autopilot with it to see a
-    restarted node back as a healthy voter (without it, as unsealed and caught up)."""
-    from .apply.connection import token
-    from .inputs import Inputs
-
-    try:
-        return token(spec, Inputs("", base_dir=base_dir), dict(os.environ))
-    except InputError:
-        return None
-
-
-def _vault_planned(
-    spec: Path, prune: bool, destroy: frozenset[str], saved: SavedPlan | None
-) -> Planned:
-    """The Vault plan now; with a saved plan, only if it is still the saved one."""
-    from .apply import saved_plan
-    from .apply.plan_output import as_document
-    from .apply.vault import Options, make_plan
-
-    planned = make_plan(Options(spec, prune, dict(os.environ), destroy))
-    if saved is not None:
-        saved_plan.check_vault(saved, as_document(planned.plan, planned.address))
-    return planned
-
-
-def _apply_vault(spec: Path, prune: bool, destroy: frozenset[str], saved: SavedPlan | None) -> None:
-    from .apply.plan_output import headline, summary, text
-    from .apply.vault import apply
-
-    def progress(number: int, total: int, step: Step) -> None:
-        say(f"[{number}/{total}] {headline(step)}")
-
-    planned = _vault_planned(spec, prune, destroy, saved)
-    if not planned.plan.steps:
-        for line in text(planned.plan, planned.address):
-            say(line)
-        return
-    apply(planned, progress)
-    say(f"Vault {planned.address}: applied: {summary(planned.plan)}")
-    for line in text(planned.plan, planned.address)[1:]:
-        if not line.startswith(("  +", "  ~", "  -", "      ")):
+    options = _options(spec, out_dir, only, root, prune, destroy)
+    outcome = core.apply_all(options, _Printed(), saved)
+    if outcome.hosts is not None:
+        say(hosts_applied(outcome.hosts.plan, outcome.hosts.restarted))
+    if outcome.vault is not None:
+        for line in vault_applied(outcome.vault.plan, outcome.vault.address):
             say(line)

@@ -6,15 +6,14 @@ Each check yields located problems; all of them are reported together.
 from __future__ import annotations
 
 import difflib
-import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import Problem
-from .layout import api_port, cluster_port
+from .model import Model, store_identity
 from .spec import KubernetesRole, Spec
-from .spec.kubernetes import ExternalSecrets, Store
+from .spec.kubernetes import Store
 from .yamlio import Document, Loc, dotted
 
 RESERVED_MOUNTS = {"sys", "auth", "identity", "cubbyhole"}
@@ -34,14 +33,23 @@ CHARTS: tuple[tuple[Loc, str], ...] = (
 )
 
 
-def problems(spec: Spec, doc: Document) -> list[Problem]:
-    """Every cross-reference problem of ``spec``."""
+def problems(model: Model, doc: Document) -> list[Problem]:
+    """Every cross-reference problem of the model's spec."""
+    spec = model.spec
     return [
-        *_vault(spec, doc),
+        *_vault(model, doc),
         *_external_secrets(spec, doc),
         *_monitoring(spec, doc),
         *_chart_values(spec, doc),
+        *_access(model, doc),
     ]
+
+
+def _access(model: Model, doc: Document) -> list[Problem]:
+    """What each consumer's role cannot read (compiler.access.checks)."""
+    from .access import checks
+
+    return checks.problems(model, doc)
 
 
 def _chart_values(spec: Spec, doc: Document) -> Iterator[Problem]:
@@ -80,14 +88,14 @@ def _elsewhere(doc: Document, loc: Loc) -> str:
     return dotted(doc.original(loc))
 
 
-def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
-    vault = spec.vault
+def _vault(model: Model, doc: Document) -> Iterator[Problem]:
+    vault = model.spec.vault
     nodes = ("vault", "nodes")
 
     for field, values in (
         ("name", [n.name for n in vault.nodes]),
         ("dns", [n.dns for n in vault.nodes]),
-        ("address", [(n.address, api_port(vault, n)) for n in vault.nodes]),
+        ("address", [(n.node.address, n.api_port) for n in model.nodes]),
     ):
         first: dict[Any, int] = {}
         for i, value in enumerate(values):
@@ -103,8 +111,8 @@ def _vault(spec: Spec, doc: Document) -> Iterator[Problem]:
             other = _elsewhere(doc, (*nodes, first[value]))
             yield doc.problem((*nodes, i, field), f"{shown} is already used by {other}")
 
-    for i, node in enumerate(vault.nodes):
-        if api_port(vault, node) == cluster_port(vault, node):
+    for i, node in enumerate(model.nodes):
+        if node.api_port == node.cluster_port:
             yield doc.problem((*nodes, i), "api port and cluster port must differ")
 
     unseal = vault.unseal
@@ -188,9 +196,12 @@ def _suggest(word: str, choices: set[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; defined: {', '.join(sorted(choices))}"
 
 
-def warnings(spec: Spec, doc: Document) -> list[Problem]:
+def warnings(model: Model, doc: Document) -> list[Problem]:
     """Problems worth saying that do not stop the compile."""
-    return list(_warnings(spec, doc))
+    from .access import checks
+
+    spec = model.spec
+    return [*_warnings(spec, doc), *checks.warnings(model, doc)]
 
 
 def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:
@@ -240,14 +251,6 @@ def _binds(
     if namespace not in role.namespaces:
         return f"role {role_name!r} does not bind the {what} namespace {namespace!r}"
     return None
-
-
-def store_identity(eso: ExternalSecrets, store: Store) -> tuple[str, str]:
-    """The service account (name, namespace) a store logs in to Vault with."""
-    account = store.service_account or eso.service_account
-    if store.kind == "SecretStore" and store.namespace is not None:
-        return account, store.namespace
-    return account, eso.namespace
 
 
 def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
@@ -338,13 +341,6 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
             )
 
 
-def _grants(pattern: str, path: str, capability: str, caps: list[str]) -> bool:
-    """Whether a rule ``pattern`` with ``caps`` grants ``capability`` on ``path``."""
-    regex = "".join("[^/]+" if c == "+" else re.escape(c) for c in pattern.lstrip("/").rstrip("*"))
-    regex += ".*" if pattern.endswith("*") else ""
-    return bool(re.fullmatch(regex, path)) and capability in caps and "deny" not in caps
-
-
 def _monitoring(spec: Spec, doc: Document) -> Iterator[Problem]:
     if spec.monitoring is None or spec.monitoring.prometheus is None:
         return
@@ -357,14 +353,3 @@ def _monitoring(spec: Spec, doc: Document) -> Iterator[Problem]:
         wrong = _binds(prom.role, found, prom.service_account, prom.namespace, "Prometheus")
         if wrong:
             yield doc.problem(loc, wrong)
-        policies = spec.vault.policies
-        if not any(
-            _grants(rule.path, "sys/metrics", "read", list(rule.capabilities))
-            for name in found.policies
-            for rule in policies.get(name, [])
-        ):
-            yield doc.problem(
-                loc,
-                f"role {prom.role!r} grants no policy that reads sys/metrics; "
-                "Prometheus could not scrape Vault",
-            )

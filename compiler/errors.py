@@ -11,11 +11,13 @@ The hierarchy (exit codes are mapped once, in ``cli.py``)::
     │   ├── VerifyError       a rendered artifact failed its verifier; carries Problems
     │   ├── StaleOutputError  ``compile --check`` found out/ differing from the spec
     │   ├── DiffersError      ``diff`` printed a difference (the diff is the message)
-    │   ├── OwnershipError    a write would replace a file edited by hand or not picluster's
-    │   ├── ApplyError        init/plan/apply: Vault unsealed, not initialised, a conflict
-    │   │   ├── VaultError    a request failed: address, method, path, status (0: no answer)
-    │   │   └── RecordError   picluster's ownership record in Vault is not one it wrote
-    │   └── HostError         apply over SSH: one line naming the node
+    │   └── OwnershipError    a write would replace a file edited by hand or not picluster's
+    ├── ApplyError            init/plan/apply could not do it: exit 1
+    │   ├── OutOfDateError    out/ is not what the spec compiles to: nothing is pushed
+    │   ├── StalePlanError    a saved plan is no longer what apply would do
+    │   ├── VaultError        a request failed: address, method, path, status (0: no answer)
+    │   ├── RecordError       picluster's ownership record in Vault is not one it wrote
+    │   └── HostError         a node: its name and the step, one line
     │       ├── HostKeyError          unknown or changed host key: refused, never added
     │       ├── HostAuthError         the node refused the login, or sudo wants a password
     │       ├── HostUnreachableError  no SSH connection (refused, timeout, no route)
@@ -162,11 +164,26 @@ class OwnershipError(CheckError):
         ]
 
 
-class ApplyError(CheckError):
-    """Talking to Vault failed, or the server is not in a state the command can work with.
+class ApplyError(CompilerError):
+    """init, plan or apply could not do what was asked: Vault or a node failed, or is not in a
+    state the command can work with.
 
-    Always one line: it names the server (or the step) and what to do; never a secret.
+    Always one line: it names the server, the node or the step, and what to do; never a secret.
     """
+
+    exit_code = 1
+
+
+class OutOfDateError(ApplyError):
+    """``out/`` is not what the spec compiles to: apply pushes only the committed tree."""
+
+    def __init__(self, out_dir: str, spec: str, changes: list[str]) -> None:
+        self.out_dir, self.changes = out_dir, changes
+        more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+        super().__init__(
+            f"{out_dir}/{changes[0]}{more}: {out_dir} is not what {spec} compiles to; nothing "
+            f"applied: run `picluster compile` (see `picluster compile --check`), then apply"
+        )
 
 
 class VaultError(ApplyError):
@@ -178,10 +195,21 @@ class VaultError(ApplyError):
         path: the API path, without ``/v1/``.
         status: the HTTP status of the answer; 0 when there was none (unreachable, TLS, a
             redirect refused).
+        errors: what the server said, as it said it (its ``errors`` list).
     """
 
-    def __init__(self, message: str, *, address: str, method: str, path: str, status: int):
+    def __init__(
+        self,
+        message: str,
+        *,
+        address: str,
+        method: str,
+        path: str,
+        status: int,
+        errors: tuple[str, ...] = (),
+    ) -> None:
         self.address, self.method, self.path, self.status = address, method, path, status
+        self.errors = errors
         super().__init__(message)
 
 
@@ -190,7 +218,7 @@ class RecordError(ApplyError):
     a whole, so no name read from it can reach a request (nothing is deleted)."""
 
 
-class StalePlanError(CheckError):
+class StalePlanError(ApplyError):
     """A saved plan is no longer what apply would do (the spec, a node or Vault changed since);
     nothing was applied."""
 
@@ -202,8 +230,18 @@ class StalePlanError(CheckError):
         )
 
 
-class HostError(CheckError):
-    """Applying the host files to a node failed: one line, naming the node; never a secret."""
+class HostError(ApplyError):
+    """Applying the host files to a node failed: one line, naming the node; never a secret.
+
+    Attributes:
+        node: the node's name ("" when the line is about several).
+        step: what was being done (``restarting vault.service``), "" when not known.
+        detail: the node's own last word on it (a program's last stderr line), if any.
+    """
+
+    def __init__(self, message: str, *, node: str = "", step: str = "", detail: str = "") -> None:
+        self.node, self.step, self.detail = node, step, detail
+        super().__init__(message)
 
 
 class HostKeyError(HostError):

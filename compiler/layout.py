@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
 
-from .spec import Node, Vault
+from .spec import Vault
+
+UNIT_DIR = "/etc/systemd/system"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Layout:
     unseal_script: str
     service: str
     unseal_service: str
+    unit_dir: str = UNIT_DIR
 
     @property
     def directories(self) -> list[str]:
@@ -106,34 +110,6 @@ def layout(vault: Vault) -> Layout:
     )
 
 
-def host(node: Node) -> str:
-    """The name clients use for ``node``: its DNS name, else its address (bracketed if IPv6)."""
-    if node.dns:
-        return node.dns
-    return f"[{node.address}]" if node.address.version == 6 else str(node.address)
-
-
-def api_port(vault: Vault, node: Node) -> int:
-    return node.api_port or vault.api_port
-
-
-def cluster_port(vault: Vault, node: Node) -> int:
-    return node.cluster_port or vault.cluster_port
-
-
-def api_addr(vault: Vault, node: Node) -> str:
-    """The node's API URL (always https: TLS is not optional)."""
-    return f"https://{host(node)}:{api_port(vault, node)}"
-
-
-def cluster_addr(vault: Vault, node: Node) -> str:
-    return f"https://{host(node)}:{cluster_port(vault, node)}"
-
-
-def local_addr(vault: Vault) -> str:
-    """The host a process on the node uses to reach its own server (loopback unless the
-    listener is bound to one address)."""
-    listen = vault.listen_address
-    if listen.is_unspecified:
-        return "[::1]" if listen.version == 6 else "127.0.0.1"
-    return f"[{listen}]" if listen.version == 6 else str(listen)
+def url_host(ip: IPv4Address | IPv6Address) -> str:
+    """An IP address as the host of a URL or a ``host:port``: IPv6 in brackets."""
+    return f"[{ip}]" if ip.version == 6 else str(ip)

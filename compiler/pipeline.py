@@ -6,16 +6,15 @@ writer.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import manifest, output, verified, verify
+from . import collector, kinds, manifest, output, verified
 from .artifact import Artifact
-from .check import load
+from .check import Loaded, load
 from .errors import Problem, StaleOutputError, VerifyError
+from .model import Model
 from .spec import Spec
 from .targets import TARGETS
 
@@ -35,9 +34,20 @@ class Options:
 class Build:
     """A compiled spec, in memory: every artifact, the manifest last."""
 
-    spec: Spec
+    loaded: Loaded
     artifacts: list[Artifact]
-    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Spec:
+        return self.loaded.spec
+
+    @property
+    def model(self) -> Model:
+        return self.loaded.model
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.loaded.warnings
 
 
 @dataclass
@@ -47,19 +57,6 @@ class Result:
     strangers: list[str] = field(default_factory=list)  # --check: files not picluster's
 
 
-@contextmanager
-def _no_collection_pauses() -> Iterator[None]:
-    """Build without the cyclic garbage collector: nearly every object made here lives until
-    the build is done, so each collection would only rescan them (12% of a large compile)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def render(spec_path: Path) -> Build:
     """Load, check and render ``spec_path``, in memory; nothing is verified yet.
 
@@ -67,15 +64,15 @@ def render(spec_path: Path) -> Build:
         InputError: the spec is missing or invalid.
         VerifyError: two targets generated the same path.
     """
-    with _no_collection_pauses():
+    with collector.paused():
         loaded = load(spec_path)
-        artifacts = [a for target in TARGETS.values() for a in target(loaded.spec, loaded.inputs)]
+        artifacts = [a for target in TARGETS.values() for a in target(loaded.model)]
     paths = [a.path for a in artifacts]
     if len(set(paths)) != len(paths):
         clash = sorted({p for p in paths if paths.count(p) > 1})
         raise VerifyError(Problem(p, 0, 0, "", "generated twice") for p in clash)
     artifacts.append(manifest.build(artifacts, loaded.inputs.source))
-    return Build(loaded.spec, artifacts, loaded.warnings)
+    return Build(loaded, artifacts)
 
 
 def verify_build(b: Build, *, skip: Collection[str] = ()) -> None:
@@ -85,8 +82,8 @@ def verify_build(b: Build, *, skip: Collection[str] = ()) -> None:
         VerifyError: with every problem found.
     """
     todo = [a for a in b.artifacts if a.kind != "manifest" and a.path not in skip]
-    with _no_collection_pauses():
-        problems = verify.check(todo)
+    with collector.paused():
+        problems = kinds.verify(todo)
     if problems:
         raise VerifyError(problems)
     verified.remember(todo)
@@ -121,10 +118,7 @@ def compile_tree(options: Options) -> Result:
     artifacts = result.build.artifacts
     verify_new(result.build)
     if options.verify_external:
-        # Imported only when asked: it runs other programs.
-        from .verify.external import check as check_externally
-
-        problems = check_externally(result.build.spec, artifacts)
+        problems = kinds.prove(result.build.model, artifacts)
         if problems:
             raise VerifyError(problems)
     if options.check:

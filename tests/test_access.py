@@ -23,15 +23,13 @@ from compiler.access import (
     eso_extract,
     eso_find,
     eso_metadata_path,
-    external_secret,
     prometheus_metrics,
     propose,
     sanitize,
-    split_ref,
     strips_mount,
 )
+from compiler.model import RemoteRef
 from compiler.spec import Rule
-from compiler.spec.kubernetes import ExternalSecret, Store
 
 Policies = Mapping[str, Sequence[RuleLike]]
 
@@ -316,14 +314,14 @@ def test_eso_read_paths(version: int, key: str, path: str) -> None:
 def test_eso_data_and_extract() -> None:
     # The 'kv/gitea/db#password' on mount kv: ESO strips the mount, it does not read
     # kv/data/kv/gitea/db.
-    assert eso_data("kv", 2, "kv/gitea/db#password") == Request(
+    assert eso_data("kv", 2, "kv/gitea/db") == Request(
         "read", "kv/data/gitea/db", "ESO reads 'kv/gitea/db'"
     )
     assert strips_mount("kv", "kv/gitea/db")
     assert not strips_mount("kv", "kvx/db")
     assert eso_extract("kv", 1, "gitea/db").path == "kv/gitea/db"
-    assert split_ref("a/b#c") == ("a/b", "c")
-    assert split_ref("a/b") == ("a/b", None)
+    assert RemoteRef.parse("a/b#c") == RemoteRef("a/b", "c")
+    assert RemoteRef.parse("a/b") == RemoteRef("a/b", None)
     assert eso_metadata_path("kv", 2, "kv/gitea") == "kv/metadata/kv/gitea"
 
 
@@ -347,19 +345,6 @@ def test_eso_find() -> None:
     assert not eso_find("secret", 2)[0].decide(acl).allows("list")
 
 
-def test_external_secret_and_prometheus() -> None:
-    store = Store(name="vault", path="secret", role="eso", kv_version=2)
-    secret = ExternalSecret(
-        name="app",
-        namespace="apps",
-        store="vault",
-        data={"password": "app/db#password", "user": "app/db#user"},
-        data_from=["app/extra"],
-    )
-    assert [r.path for r in external_secret(store, secret)] == [
-        "secret/data/app/db",
-        "secret/data/app/db",
-        "secret/data/app/extra",
-    ]
+def test_prometheus() -> None:
     metrics = prometheus_metrics()
     assert (metrics.capability, metrics.path) == ("read", "sys/metrics")

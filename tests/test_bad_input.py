@@ -201,11 +201,13 @@ EXPECTED: dict[str, list[str]] = {
         "did you mean 'vault-backend'?",
         "28:9: kubernetes.external_secrets.secrets[1]: an ExternalSecret needs data or data_from",
     ],
+    # The exact deny on sys/metrics decides (it outranks every glob), so the fix is removing it.
     "48-k8s-prometheus-role": [
+        "20:11: monitoring.prometheus.role: role 'prometheus' cannot read sys/metrics: denied "
+        "by 'sys/metrics' in policy 'metrics-denied'; Prometheus could not scrape Vault; "
+        "remove the deny on 'sys/metrics' from 'metrics-denied'",
         "20:11: monitoring.prometheus.role: role 'prometheus' does not bind the Prometheus "
         "service account 'kube-prometheus-stack-prometheus'",
-        "20:11: monitoring.prometheus.role: role 'prometheus' grants no policy that reads "
-        "sys/metrics; Prometheus could not scrape Vault",
     ],
     "49-k8s-missing-ca-file": ["8:16: vault.tls.local.ca_cert: pki/no-such-ca.crt: no such file"],
     "50-k8s-bad-names": [
@@ -265,6 +267,40 @@ EXPECTED: dict[str, list[str]] = {
     "56-capability-the-server-lacks": [
         "8:63: vault.policies.events[0].capabilities[1]: OpenBao has no capability 'subscribe'; "
         "its policy parser refuses it",
+    ],
+    # What each ExternalSecret entry reads (ESO's KV v2 path: <mount>/data/<key>) is decided
+    # for its store's role: app-0's entries pass, the others are refused at the entry, each
+    # with the exact rule that would grant it.
+    "57-access-role-cannot-read": [
+        "24:79: kubernetes.external_secrets.secrets[1].data.password: role 'external-secrets' "
+        "(store 'vault-backend') cannot read secret/data/app-1/db: no rule matches; grant "
+        "'read' on 'secret/data/app-1/db' in policy 'app-0'",
+        "25:84: kubernetes.external_secrets.secrets[2].data_from[1]: role 'external-secrets' "
+        "(store 'vault-backend') cannot read secret/data/app-2/db: no rule matches; grant "
+        "'read' on 'secret/data/app-2/db' in policy 'app-0'",
+    ],
+    # The classic missing data/, and a misspelt folder: each said for what it is.
+    "58-access-kv2-rule-without-data": [
+        "24:80: kubernetes.external_secrets.secrets[0].data.password: role 'external-secrets' "
+        "(store 'vault-backend') cannot read kv/data/gitea/db: no rule matches; grant 'read' "
+        "on 'kv/data/gitea/db' in policy 'apps' (the rule 'kv/gitea/*' has no data/: on a KV "
+        "v2 mount the data is read under 'kv/data/')",
+        "25:77: kubernetes.external_secrets.secrets[1].data_from[0]: role 'external-secrets' "
+        "(store 'vault-backend') cannot read kv/data/immich/db: no rule matches; grant 'read' "
+        "on 'kv/data/immich/db' in policy 'apps' (the rule 'kv/data/imich/*' is close: "
+        "'imich' for 'immich'?)",
+    ],
+    "59-access-prometheus-audience": [
+        "16:19: vault.kubernetes_auth.roles.prometheus.audience: role 'prometheus' wants "
+        "audience 'vault', but Prometheus logs in with the pod's own service account token, "
+        "whose audience is the API server's ('https://kubernetes.default.svc.cluster.local' "
+        "or 'k3s' by default): Vault would refuse every login; remove the audience",
+    ],
+    # The spec's default replaces the server's: ESO's token could not revoke itself.
+    "60-access-default-policy-rewritten": [
+        "24:51: kubernetes.external_secrets.stores[0].role: role 'external-secrets' (store "
+        "'vault-backend') cannot update auth/token/revoke-self: no rule matches (ESO revokes "
+        "its token when done); grant 'update' on 'auth/token/revoke-self' in policy 'readonly'",
     ],
     "51-k8s-ca-is-a-key": [
         "8:16: vault.tls.local.ca_cert: 51-k8s-ca-is-a-key.pem: holds a private key; "

@@ -109,6 +109,7 @@ def test_a_token_that_cannot_be_one_is_refused_before_anything_is_sent(
     """An HTTP header cannot carry it (requests raised UnicodeEncodeError: exit 3); the value
     itself is never shown."""
     env = {"VAULT_TOKEN": token, "BAO_TOKEN": ""}
+    assert picluster(project, "compile").returncode == 0
     done = picluster(project, "plan", "--only", "vault", env=env)
     stderr = done.stderr.decode()
     assert (done.returncode, stderr) == (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import yamlio
+from compiler import kinds, yamlio
 from compiler.artifact import Artifact
 from compiler.pipeline import Build, build
 from compiler.verify import external
@@ -158,4 +158,4 @@ def test_plain_layout_builds_with_kubectl(tmp_path: Path) -> None:
 def test_compile_verify_runs_every_consumer_cleanly() -> None:
     need("shellcheck", "systemd-analyze", "systemd-sysusers", "systemd-tmpfiles", "bao", "kubectl")
     b = build(REFERENCE)
-    assert external.check(b.spec, b.artifacts) == []
+    assert kinds.prove(b.model, b.artifacts) == []

@@ -65,7 +65,7 @@ def test_every_command_answers_help(installed: Path, tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     listing = listed.stdout.split("Commands:", 1)[1].splitlines()
     names = sorted(line.split()[0] for line in listing if line.strip())
-    assert names == ["apply", "compile", "diff", "init", "plan", "schema", "validate"]
+    assert names == ["access", "apply", "compile", "diff", "init", "plan", "schema", "validate"]
     for name in names:
         done = run([installed / "picluster", name, "--help"], tmp_path)
         assert done.returncode == 0, (name, done.stderr)

@@ -207,7 +207,7 @@ def test_k8s_auth_config_sends_no_deprecated_parameter(tmp_path: Path) -> None:
     (auth/kubernetes/config) that are not deprecated: no ``issuer``, no
     ``disable_iss_validation`` (deprecated since Vault 1.9)."""
     loaded = load(REFERENCE)
-    steps = plan(desired(loaded.spec, loaded.inputs, "a.b.c", loaded.doc), Current()).steps
+    steps = plan(desired(loaded.model, "a.b.c", loaded.doc), Current()).steps
     (config,) = [s for s in steps if s.path == "auth/kubernetes/config"]
     assert config.body is not None
     assert sorted(config.body) == [

@@ -175,24 +175,30 @@ def test_executable_bit_follows_the_node_mode(tmp_path: Path) -> None:
     assert modes["hosts/node1/etc/vault/vault_main.hcl"] == "0640"
 
 
-def test_a_recompile_verifies_only_what_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """What this picluster verified is recorded in the user's cache, outside out/: unchanged
-    bytes are not verified again (the pre-commit path stays fast), changed ones are, and an
-    emptied cache verifies everything."""
-    from compiler import verify
+def verified_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The path of every artifact the in-process verifiers are given, as they are given."""
+    from compiler import kinds
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     seen: list[str] = []
-    real = verify.check
+    real = kinds.verify
 
     def spy(artifacts):
         artifacts = list(artifacts)
         seen.extend(a.path for a in artifacts)
         return real(artifacts)
 
-    monkeypatch.setattr(verify, "check", spy)
+    monkeypatch.setattr(kinds, "verify", spy)
+    return seen
+
+
+def test_a_recompile_verifies_only_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What this picluster verified is recorded in the user's cache, outside out/: unchanged
+    bytes are not verified again (the pre-commit path stays fast), changed ones are, and an
+    emptied cache verifies everything."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    seen = verified_paths(monkeypatch)
     spec = write_spec(tmp_path, minimal())
     out = tmp_path / "out"
     compile_tree(Options(spec_path=spec, out_dir=out))
@@ -217,22 +223,12 @@ def test_a_manifest_that_vouches_for_the_bytes_does_not_switch_verification_off(
 ) -> None:
     """out/ is data anyone can commit: a manifest naming this very version and the exact hashes
     a spec compiles to (what a planted one would claim) gets nothing skipped."""
-    from compiler import verify
-
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     spec = write_spec(tmp_path, minimal())
     out = tmp_path / "out"
     out.mkdir()
     (out / "manifest.json").write_bytes(render(spec).artifacts[-1].data)
-    seen: list[str] = []
-    real = verify.check
-
-    def spy(artifacts):
-        artifacts = list(artifacts)
-        seen.extend(a.path for a in artifacts)
-        return real(artifacts)
-
-    monkeypatch.setattr(verify, "check", spy)
+    seen = verified_paths(monkeypatch)
     with pytest.raises(StaleOutputError):
         compile_tree(Options(spec_path=spec, out_dir=out, check=True))
     assert len(seen) == 7

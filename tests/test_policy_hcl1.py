@@ -25,8 +25,8 @@ from compiler.apply.vault_plan import normalised_policy, plan
 from compiler.artifact import Artifact
 from compiler.check import load
 from compiler.cli import main
+from compiler.kinds import verify as check
 from compiler.pipeline import Build
-from compiler.verify import check
 from tests.support import compile_data, minimal, write_spec
 
 # Seven capabilities both servers accept (OpenBao has no "subscribe").
@@ -365,7 +365,7 @@ def policy_with(tmp_path: Path, path: str, source: str = "picluster.yaml") -> st
         tmp_path, minimal(policies={"p": [{"path": path, "capabilities": ["read"]}]}), source
     )
     loaded = load(spec)
-    return desired(loaded.spec, loaded.inputs).policies["p"]
+    return desired(loaded.model).policies["p"]
 
 
 def test_seen_hash_change_is_a_change(tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_seen_hash_change_is_a_change(tmp_path: Path) -> None:
         tmp_path, minimal(policies={"p": [{"path": "secret/a#y/*", "capabilities": ["read"]}]})
     )
     loaded = load(after_spec)
-    p = plan(desired(loaded.spec, loaded.inputs), Current(policies={"p": before}))
+    p = plan(desired(loaded.model), Current(policies={"p": before}))
     assert [(s.action, s.name) for s in p.steps] == [("update", "p")]
     assert text(p, "https://v:8200")[2:] == [
         '      -path "secret/a#x" {',

@@ -4,13 +4,19 @@
 - ``builtin``: the server's ``default`` policy.
 - ``propose``: the rule that would grant a missing capability.
 - ``consumers``: the API paths ESO and the injector's Prometheus token use.
+- ``usage``: who logs in in a spec (each store, Prometheus), with which role and audience.
+- ``checks``: what ``validate`` refuses and warns about (called from ``crossref``).
+- ``live``: what ``plan`` says fails now and after the apply (``policy_text`` reads the
+  server's policies back).
+- ``report``: ``picluster access``.
 
 Pure: no I/O. Typical use::
 
     policies = spec.vault.policies
     acl = compile_acl(policies, sanitize(role.policies, add_default=True))
-    for request in external_secret(store, secret):
-        decision = request.decide(acl)
+    for read in usage.reads(model):  # every entry of every ExternalSecret, parsed once
+        request = read.request
+        decision = request.decide(acl)  # acl: the ACL of read.login.role
         if not decision.allows(request.capability):
             why = decision.explain(request.capability)
             fix = propose(acl, policies, request.probe, request.capability)
@@ -41,9 +47,7 @@ from .consumers import (
     eso_extract,
     eso_find,
     eso_metadata_path,
-    external_secret,
     prometheus_metrics,
-    split_ref,
     strips_mount,
     token_upkeep,
 )
@@ -71,13 +75,11 @@ __all__ = [
     "eso_extract",
     "eso_find",
     "eso_metadata_path",
-    "external_secret",
     "is_templated",
     "prometheus_metrics",
     "propose",
     "refusal",
     "sanitize",
-    "split_ref",
     "strips_mount",
     "token_upkeep",
 ]

@@ -16,12 +16,14 @@ kept aside as *undecidable*: they never grant here, and a decision they could ch
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from functools import cached_property
+from typing import Literal, NamedTuple, Protocol
 
-from .builtin import BUILTIN_POLICIES
+from .builtin import BUILTIN_POLICIES, PolicyRule
 
 Kind = Literal["exact", "prefix", "segments"]
 
@@ -134,6 +136,12 @@ class Decision:
         if self.root:
             return "the root policy allows everything"
         verdict = "granted" if self.allows(capability) else "not granted"
+        return f"{capability!r} on {self.path!r} {verdict}: {self.reason(capability)}"
+
+    def reason(self, capability: str) -> str:
+        """Why ``capability`` is or is not granted, without naming the path."""
+        if self.root:
+            return "the root policy allows everything"
         if self.grant is None:
             why = "no rule matches"
         elif self.grant.denied:
@@ -148,11 +156,10 @@ class Decision:
             why += "; templated rules may change this: " + ", ".join(
                 repr(t.pattern) for t in self.undecided
             )
-        return f"{capability!r} on {self.path!r} {verdict}: {why}"
+        return why
 
 
-@dataclass(frozen=True)
-class _Wildcard:
+class _Wildcard(NamedTuple):
     """A ``+`` pattern, pre-split for matching (the loop in CheckAllowedFromNonExactPaths)."""
 
     grant: Grant
@@ -235,8 +242,23 @@ class ACL:
         ranked = self._ranked(path)
         return max(ranked, key=_first)[1] if ranked else None
 
+    @cached_property
+    def _by_prefix(self) -> dict[str, tuple[Priority, Grant]]:
+        # Every '*' key a path starts with is one of the path's own prefixes: looking those
+        # up is linear in the path, not in the number of rules (1000 policies of one role).
+        return {key: (p, g) for key, p, g in self.prefix}
+
+    @cached_property
+    def _prefix_lengths(self) -> tuple[int, ...]:
+        return tuple(sorted({len(key) for key in self._by_prefix}))
+
     def _ranked(self, path: str) -> list[tuple[Priority, Grant]]:
-        out = [(p, g) for key, p, g in self.prefix if path.startswith(key)]
+        index, size = self._by_prefix, len(path)
+        out = [
+            found
+            for n in self._prefix_lengths
+            if n <= size and (found := index.get(path[:n])) is not None
+        ]
         if self.wildcards:
             parts = path.split("/")
             out += [(w.priority, w.grant) for w in self.wildcards if _segments_match(w, parts)]
@@ -295,6 +317,7 @@ def _kind(pattern: str) -> tuple[Kind, str]:
     return "exact", pattern
 
 
+@functools.lru_cache(maxsize=1024)
 def _template_regex(pattern: str) -> re.Pattern[str]:
     """Paths the templated ``pattern`` could match once filled: a template becomes any text
     without '/' (the default blocks '/', '*' and '+' in substituted values)."""
@@ -312,15 +335,15 @@ def sanitize(names: Iterable[str], *, add_default: bool = False) -> tuple[str, .
     sdk/helper/policyutil): trimmed, lower-cased, no duplicates; ``root`` alone if present;
     ``default`` added when ``add_default`` (a login adds it unless the role sets
     ``token_no_default_policy``)."""
-    out: list[str] = []
+    out: dict[str, None] = {}  # ordered, and a role of a thousand policies stays linear
     for raw in names:
         name = raw.strip().lower()
         if name == ROOT:
             return (ROOT,)
-        if name and name not in out:
-            out.append(name)
-    if add_default and DEFAULT not in out:
-        out.append(DEFAULT)
+        if name:
+            out[name] = None
+    if add_default:
+        out[DEFAULT] = None
     return tuple(out)
 
 
@@ -341,7 +364,7 @@ def compile_acl(
     token = sanitize(names)
     if token == (ROOT,):
         return ACL(token, {}, (), (), is_root=True)
-    merged: dict[tuple[Kind, str], tuple[str, set[str], list[Source]]] = {}
+    chosen: dict[tuple[Kind, str], list[tuple[Grant, object]]] = {}
     templated: list[Templated] = []
     refused: list[Refused] = []
     missing: list[str] = []
@@ -350,23 +373,25 @@ def compile_acl(
         if rules is None:
             missing.append(name)  # the server ignores a policy it does not have
             continue
-        bad = [(r.path, why) for r in rules if (why := refusal(r.path.removeprefix("/")))]
-        if bad:
-            refused += [Refused(name, p, why) for p, why in bad]
-            continue
-        for rule in rules:
-            _add(merged, templated, name, rule)
+        fragment = _fragment(name, _snapshot(rules))
+        refused += fragment.refused
+        templated += fragment.templated
+        for where, grant, compiled in fragment.entries:
+            chosen.setdefault(where, []).append((grant, compiled))
     exact: dict[str, Grant] = {}
     prefix: list[tuple[str, Priority, Grant]] = []
     wildcards: list[_Wildcard] = []
-    for (kind, key), (pattern, caps, sources) in merged.items():
-        grant = Grant(pattern, kind, frozenset(caps), _by_policy(sources))
+    for (kind, key), found in chosen.items():
+        # A pattern only one policy names keeps what that policy compiled to.
+        grant, compiled = found[0] if len(found) == 1 else _merged([g for g, _ in found])
         if kind == "exact":
             exact[key] = grant
         elif kind == "prefix":
-            prefix.append((key, _priority(len(key.encode()), True, 0, key), grant))
+            assert isinstance(compiled, tuple)  # noqa: S101 -- a prefix's priority
+            prefix.append((key, compiled, grant))
         else:
-            wildcards.append(_wildcard(grant))
+            assert isinstance(compiled, _Wildcard)  # noqa: S101 -- a '+' pattern's parts
+            wildcards.append(compiled)
     return ACL(
         token,
         exact,
@@ -378,21 +403,88 @@ def compile_acl(
     )
 
 
+# A built-in policy is a tuple of frozen rules: its snapshot is taken once (the tuple is kept
+# here, so its id is never reused for another object).
+_SNAPSHOTS: dict[int, tuple[Sequence[RuleLike], tuple[tuple[str, tuple[str, ...]], ...]]] = {}
+
+
+def _snapshot(rules: Sequence[RuleLike]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The rules as plain data (a policy's text, for the fragment cache)."""
+    if isinstance(rules, tuple):
+        found = _SNAPSHOTS.get(id(rules))
+        if found is not None and found[0] is rules:
+            return found[1]
+    taken = tuple((r.path, tuple(r.capabilities)) for r in rules)
+    frozen = isinstance(rules, tuple) and all(isinstance(r, PolicyRule) for r in rules)
+    if frozen and len(_SNAPSHOTS) < 64:
+        _SNAPSHOTS[id(rules)] = (rules, taken)
+    return taken
+
+
+class _Fragment(NamedTuple):
+    """One policy, compiled alone: what it refuses, its templated rules, and its patterns
+    (each with what its tree needs: a prefix's priority, a '+' pattern's parts)."""
+
+    refused: tuple[Refused, ...]
+    templated: tuple[Templated, ...]
+    entries: tuple[tuple[tuple[Kind, str], Grant, object], ...]
+
+
+@functools.lru_cache(maxsize=4096)
+def _fragment(name: str, rules: tuple[tuple[str, tuple[str, ...]], ...]) -> _Fragment:
+    """Cached by the policy's text: a role's tokens share the default policy, and a report
+    compiles a thousand roles."""
+    bad = [(path, why) for path, _ in rules if (why := refusal(path.removeprefix("/")))]
+    if bad:
+        return _Fragment(tuple(Refused(name, p, why) for p, why in bad), (), ())
+    merged: dict[tuple[Kind, str], tuple[str, set[str], list[Source]]] = {}
+    templated: list[Templated] = []
+    for path, caps in rules:
+        _add(merged, templated, name, path, caps)
+    entries = []
+    for (kind, key), (pattern, have, sources) in merged.items():
+        grant = Grant(pattern, kind, frozenset(have), _by_policy(sources))
+        entries.append(((kind, key), grant, _compiled(kind, key, grant)))
+    return _Fragment((), tuple(templated), tuple(entries))
+
+
+def _compiled(kind: Kind, key: str, grant: Grant) -> object:
+    if kind == "prefix":
+        return _priority(len(key.encode()), True, 0, key)
+    if kind == "segments":
+        return _wildcard(grant)
+    return None
+
+
+def _merged(grants: list[Grant]) -> tuple[Grant, object]:
+    """The same pattern in several policies of a token: capabilities unioned, except that a
+    deny leaves deny alone (NewACL); the pattern as the first policy wrote it."""
+    have: set[str] = set()
+    for grant in grants:
+        if DENY in have:
+            break  # an explicit deny already there: nothing else is saved
+        if grant.denied:
+            have = {DENY}
+        else:
+            have |= grant.capabilities
+    first = grants[0]
+    sources = tuple(sorted((s for g in grants for s in g.sources), key=lambda s: s.policy))
+    grant = Grant(first.pattern, first.kind, frozenset(have), sources)
+    key = first.pattern[:-1] if first.kind == "prefix" else first.pattern
+    return grant, _compiled(first.kind, key, grant)
+
+
 def _add(
     merged: dict[tuple[Kind, str], tuple[str, set[str], list[Source]]],
     templated: list[Templated],
     policy: str,
-    rule: RuleLike,
+    path: str,
+    capabilities: tuple[str, ...],
 ) -> None:
-    # parsePaths strips exactly one leading '/'; request paths lose all of theirs.
-    pattern = rule.path.removeprefix("/")
-    caps = tuple(rule.capabilities)
-    if DENY in caps:
-        caps = (DENY,)  # parsePaths keeps deny alone
-    if is_templated(pattern):
+    pattern, caps, kind, key = _parsed(path, capabilities)
+    if kind is None:
         templated.append(Templated(policy, pattern, caps, _template_regex(pattern)))
         return
-    kind, key = _kind(pattern)
     entry = merged.setdefault((kind, key), (pattern, set(), []))
     have = entry[1]
     entry[2].append(Source(policy, caps))
@@ -405,8 +497,26 @@ def _add(
         have.update(caps)
 
 
+@functools.lru_cache(maxsize=65536)
+def _parsed(
+    path: str, capabilities: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], Kind | None, str]:
+    """A rule as parsePaths files it: its pattern, capabilities, tree and key there (no tree
+    for a templated path). Cached: the default policy's rules are in every role's token."""
+    # parsePaths strips exactly one leading '/'; request paths lose all of theirs.
+    pattern = path.removeprefix("/")
+    caps = (DENY,) if DENY in capabilities else capabilities  # parsePaths keeps deny alone
+    if is_templated(pattern):
+        return pattern, caps, None, pattern
+    kind, key = _kind(pattern)
+    return pattern, caps, kind, key
+
+
 def _by_policy(sources: list[Source]) -> tuple[Source, ...]:
     """One Source per policy (a policy may repeat a pattern), in policy-name order."""
+    if len(sources) == 1:  # the common case, without the merging
+        only = sources[0].capabilities
+        return (Source(sources[0].policy, only if DENY in only else tuple(sorted(set(only)))),)
     out: dict[str, list[str]] = {}
     for s in sources:
         caps = out.setdefault(s.policy, [])

@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..spec.kubernetes import ExternalSecret, Store
 from .acl import ACL, Decision
 
 KVVersion = Literal[1, 2]
@@ -56,12 +55,6 @@ class Request:
         return acl.decide(self.probe, listing=self.capability in ("list", "scan"))
 
 
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``"app/db#password"`` -> ``("app/db", "password")``; a key alone has no property."""
-    key, sep, prop = ref.partition("#")
-    return key, (prop if sep else None)
-
-
 def strips_mount(mount: str, key: str) -> bool:
     """Whether ESO drops a leading ``<mount>/`` from ``key`` (then ``kv/gitea/db`` on mount
     ``kv`` reads ``kv/data/gitea/db``, and a secret stored at ``kv/gitea/db`` inside the
@@ -85,9 +78,9 @@ def eso_metadata_path(mount: str, version: KVVersion, key: str) -> str:
     return f"{mount}/metadata/{key}" if version == 2 else f"{mount}/{key}"
 
 
-def eso_data(mount: str, version: KVVersion, ref: str) -> Request:
-    """A ``data`` entry whose remoteRef is ``ref`` (``key`` or ``key#property``)."""
-    key, _ = split_ref(ref)
+def eso_data(mount: str, version: KVVersion, key: str) -> Request:
+    """A ``data`` entry whose remoteRef's key is ``key`` (the property is read from what that
+    one request answers)."""
     return Request("read", eso_data_path(mount, version, key), f"ESO reads {key!r}")
 
 
@@ -116,14 +109,6 @@ def eso_find(
     ]
     if tags:
         out.append(Request("read", listed, f"ESO reads the keys' metadata {where}", below=True))
-    return tuple(out)
-
-
-def external_secret(store: Store, secret: ExternalSecret) -> tuple[Request, ...]:
-    """Every read the ExternalSecret ``secret`` makes through ``store``, in spec order."""
-    version: KVVersion = store.kv_version
-    out = [eso_data(store.path, version, ref) for ref in secret.data.values()]
-    out += [eso_extract(store.path, version, key) for key in secret.data_from]
     return tuple(out)
 
 

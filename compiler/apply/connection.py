@@ -1,15 +1,10 @@
-"""Reaching Vault: address, CA and token discovery, bounded retries, one-line errors."""
+"""Reaching Vault: TLS against the spec's CA, bounded retries, no redirects, one-line errors
+with fields. (The token and the reviewer JWT are read in ``credentials``.)"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-import shutil
-import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import hvac
@@ -19,26 +14,13 @@ from hvac.adapters import RawAdapter
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ..errors import ApplyError, InputError, InputFileError, VaultError
-from ..inputs import Inputs
-from ..spec import Spec
-from ..spec.kubernetes import VaultAuth
+from ..errors import ApplyError, VaultError
+from ..model import Model
 
 TIMEOUT = 10.0  # seconds per request
 INIT_TIMEOUT = 60.0  # sys/init waits for the first raft election
 RETRIES = 3  # a 5xx or a refused connection is retried this many times, with backoff
 BACKOFF = 0.25  # urllib3 waits 0, 0.5 then 1 s before the 2nd, 3rd and 4th attempts
-TOKEN_VARIABLES = ("VAULT_TOKEN", "BAO_TOKEN")
-_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
-_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}\Z")
-
-
-def address(spec: Spec) -> str:
-    """The server picluster talks to: ``vault.api.address``, else the address the cluster uses
-    (the first shared DNS name, else the first node's api_addr)."""
-    from ..k8s.apps import vault_url
-
-    return (spec.vault.api.address or vault_url(spec)).rstrip("/")
 
 
 @dataclass
@@ -69,26 +51,33 @@ class Connection:
         kwargs: dict[str, Any] = {"timeout": timeout}
         if body is not None:
             kwargs["json"] = body
-        where = {"address": self.address, "method": method, "path": path}
+
+        def failed(message: str, status: int, errors: tuple[str, ...] = ()) -> VaultError:
+            return VaultError(
+                message, address=self.address, method=method, path=path, status=status,
+                errors=errors,
+            )  # fmt: skip
+
         try:
             response = self.client.adapter.request(method, f"/v1/{path}", **kwargs)
         except hvac_errors.InvalidPath:
             if missing_ok:
                 return None
             message = f"{self.address}: {method} {path}: not found (404)"
-            raise VaultError(message, **where, status=404) from None
+            raise failed(message, 404) from None
         except (requests.RequestException, hvac_errors.VaultError) as exc:
             message = self._scrub(describe(self.address, method, path, capability, exc))
-            raise VaultError(message, **where, status=_status(exc)) from None
+            said = getattr(exc, "errors", None)
+            errors = tuple(str(e) for e in said) if isinstance(said, list) else ()
+            raise failed(message, _status(exc), errors) from None
         if response.is_redirect:
             target = response.headers.get("Location", "elsewhere")
             response.close()
-            raise VaultError(
+            raise failed(
                 f"{self.address}: {method} {path} answered {response.status_code}, a redirect "
                 f"to {self._scrub(target)[:200]}; picluster sends the token nowhere else (set "
                 "vault.api.address to the server that answers)",
-                **where,
-                status=response.status_code,
+                response.status_code,
             )
         if response.status_code == 204 or not response.content:
             return None
@@ -96,7 +85,7 @@ class Connection:
             return response.json()
         except ValueError:
             message = f"{self.address}: {method} {path}: the answer is not JSON"
-            raise VaultError(message, **where, status=response.status_code) from None
+            raise failed(message, response.status_code) from None
 
     def read(self, path: str) -> dict[str, Any] | None:
         """The ``data`` of ``path``, or None when it does not exist (404)."""
@@ -136,11 +125,12 @@ def session() -> requests.Session:
     return s
 
 
-def connect(spec: Spec, inputs: Inputs, token: str | None) -> Connection:
-    """A client for the spec's server, TLS verified against ``vault.tls.local.ca_cert`` (or the
-    system's CAs when the spec names none)."""
-    addr = address(spec)
-    verify: str | bool = str(inputs.ca_cert_path) if inputs.ca_cert_path else True
+def connect(model: Model, token: str | None) -> Connection:
+    """A client for the spec's server (``model.api_address``), TLS verified against
+    ``vault.tls.local.ca_cert`` (or the system's CAs when the spec names none)."""
+    addr = model.api_address
+    ca = model.inputs.ca_cert_path
+    verify: str | bool = str(ca) if ca else True
     http = session()
     http.verify = verify  # hvac takes a given session's own verify over its argument
     client = hvac.Client(
@@ -180,107 +170,6 @@ def ready(conn: Connection) -> None:
                 "it is invalid or expired"
             ) from None
         raise
-
-
-# --- credentials, read at run time, never stored ---------------------------------------------
-
-
-def token(spec: Spec, inputs: Inputs, env: Mapping[str, str]) -> str:
-    """The Vault token: ``VAULT_TOKEN``, else ``BAO_TOKEN``, else ``vault.api.token_file``.
-
-    Raises:
-        InputError: no token is to be found.
-    """
-    for name in TOKEN_VARIABLES:
-        if env.get(name, "").strip():
-            return _token_text(env[name].strip(), f"environment variable {name}")
-    token_file = spec.vault.api.token_file
-    if token_file is None:
-        raise InputError("no Vault token: set VAULT_TOKEN or BAO_TOKEN, or vault.api.token_file")
-    value = _read_secret_file(inputs.base_dir / token_file, token_file, "vault.api.token_file")
-    if not value:
-        raise InputError(f"{token_file}: empty (vault.api.token_file)")
-    return _token_text(value, f"{token_file} (vault.api.token_file)")
-
-
-def _token_text(value: str, where: str) -> str:
-    """``value`` if it can be a token: printable ASCII without spaces, as every Vault and
-    OpenBao token is (an HTTP header could not carry anything else). Never shown."""
-    if not _TOKEN.match(value):
-        raise InputError(
-            f"{where} does not hold a Vault token (a token is printable ASCII without spaces)"
-        )
-    return value
-
-
-def reviewer_jwt(spec: Spec, inputs: Inputs, env: Mapping[str, str]) -> str | None:
-    """The token reviewer JWT from the source the spec names, or None when it names none.
-
-    Raises:
-        InputError: the source is missing or does not hold a JWT (the value is never shown).
-        ApplyError: kubectl could not read it from the cluster.
-    """
-    auth = spec.vault.kubernetes_auth
-    source = auth.token_reviewer_jwt if auth else None
-    if source is None:
-        return None
-    where = "vault.kubernetes_auth.token_reviewer_jwt"
-    if source.env is not None:
-        value = env.get(source.env, "").strip()
-        if not value:
-            raise InputError(f"{where}.env: environment variable {source.env} is not set")
-        shown = f"environment variable {source.env}"
-    elif source.file is not None:
-        value = _read_secret_file(inputs.base_dir / source.file, source.file, f"{where}.file")
-        shown = source.file
-    else:
-        kubeconfig = source.kubeconfig or ""  # the model requires exactly one source
-        vault_auth = spec.kubernetes.vault_auth if spec.kubernetes else VaultAuth()
-        value = _from_cluster(inputs.base_dir / kubeconfig, vault_auth)
-        shown = f"Secret {vault_auth.namespace}/{vault_auth.token_secret}"
-    if not _JWT.match(value):
-        raise InputError(f"{where}: {shown} does not hold a JWT")
-    return value
-
-
-def _read_secret_file(path: Path, name: str, key: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise InputFileError(f"{name}: no such file ({key})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
-        raise InputFileError(f"{name}: {reason} ({key})") from None
-
-
-def _from_cluster(kubeconfig: Path, vault_auth: VaultAuth) -> str:
-    """The token of the reviewer's Secret, read with kubectl (its stderr never holds it)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        raise ApplyError("kubectl is not installed: cannot read the token reviewer JWT")
-    done = subprocess.run(
-        [
-            kubectl,
-            f"--kubeconfig={kubeconfig}",
-            f"--namespace={vault_auth.namespace}",
-            "get",
-            "secret",
-            vault_auth.token_secret,
-            "--output=jsonpath={.data.token}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    secret = f"Secret {vault_auth.namespace}/{vault_auth.token_secret}"
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        raise ApplyError(f"kubectl: cannot read {secret}: {last}")
-    try:
-        return base64.b64decode(done.stdout.strip(), validate=True).decode().strip()
-    except (binascii.Error, UnicodeDecodeError):
-        raise ApplyError(f"kubectl: {secret} has no readable token") from None
 
 
 # --- errors --------------------------------------------------------------------------------

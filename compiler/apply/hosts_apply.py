@@ -9,16 +9,14 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 from ..errors import HostError, HostsFailedError, RolledBackError, StillSealedError
-from ..layout import Layout, api_port, layout
-from ..pipeline import Build
-from ..spec import Node, Spec
+from ..model import Model
+from ..spec import Node
 from . import hosts_scripts as scripts
 from . import rolling
-from .hosts_plan import HostsPlan, NodePlan, node_files, plan_node, setup_entries
+from .hosts_plan import HostsPlan, NodePlan, node_files, plan_node, setup
 from .hosts_state import (
     Binary,
     keys_files,
@@ -29,6 +27,7 @@ from .hosts_state import (
     tls_files,
 )
 from .ssh import Session, connect, target
+from .tree import Tree
 
 PARALLEL = 4  # nodes handled at once
 # Seconds a restarted server has to answer /v1/sys/health, and then again to be a healthy raft
@@ -62,18 +61,16 @@ class _Node:
 
 
 def plan_hosts(
-    build: Build,
+    tree: Tree,
     *,
-    base_dir: Path,
     root: str | None = None,
     only_nodes: Collection[str] | None = None,
     parallel: int = PARALLEL,
 ) -> HostsPlan:
-    """Read every node over SSH and compare it with what ``build`` compiled; changes nothing.
+    """Read every node over SSH and compare it with its files in ``tree``; changes nothing.
 
     Args:
-        build: the compiled spec (``pipeline.render`` or ``pipeline.build``).
-        base_dir: the spec's directory: local paths in the spec are relative to it.
+        tree: out/ as it is, checked against the spec (``tree.current``).
         root: a directory standing for ``/`` on each node (``{node}`` is its name).
         only_nodes: plan only these nodes (default: all).
         parallel: how many nodes are read at once.
@@ -82,14 +79,13 @@ def plan_hosts(
         HostError: a node could not be reached or read (every such node, one line each).
         ChecksumError: the server binary to install is not the pinned one.
     """
-    with _prepared(build, base_dir, root, only_nodes, parallel) as nodes:
-        return _finished(HostsPlan([n.plan for n in nodes]), build.spec, base_dir, None)
+    with _prepared(tree, root, only_nodes, parallel) as nodes:
+        return _finished(HostsPlan([n.plan for n in nodes]), tree.model, None)
 
 
 def apply_hosts(
-    build: Build,
+    tree: Tree,
     *,
-    base_dir: Path,
     root: str | None = None,
     only_nodes: Collection[str] | None = None,
     progress: Progress | None = None,
@@ -98,7 +94,7 @@ def apply_hosts(
     approve: Callable[[HostsPlan], None] | None = None,
     token: str | None = None,
 ) -> HostsResult:
-    """Make every node match ``build``: plan them all, then apply in parallel.
+    """Make every node hold its files of ``tree``: plan them all, then apply in parallel.
 
     Nothing is changed anywhere unless every node was reached and planned (and the binary, if
     one is to be installed, matched its pinned checksum). Servers restart one node at a time in
@@ -107,8 +103,7 @@ def apply_hosts(
     reload the server.
 
     Args:
-        build: the compiled spec.
-        base_dir: the spec's directory.
+        tree: out/ as it is, checked against the spec (``tree.current``).
         root: a directory standing for ``/`` on each node (``{node}`` is its name).
         only_nodes: apply only these nodes.
         progress: told about each step of each node.
@@ -131,16 +126,17 @@ def apply_hosts(
                 progress(node, line)
 
     result: HostsResult
-    with _prepared(build, base_dir, root, only_nodes, parallel) as nodes:
-        plan = _finished(HostsPlan([n.plan for n in nodes]), build.spec, base_dir, token)
+    model = tree.model
+    with _prepared(tree, root, only_nodes, parallel) as nodes:
+        plan = _finished(HostsPlan([n.plan for n in nodes]), model, token)
         result = HostsResult(plan)
         if approve is not None:
             approve(result.plan)
         turns = [t.node for t in plan.order]
-        rollout = rolling.Rollout(turns, _servers(build.spec, base_dir, token))
+        rollout = rolling.Rollout(turns, _servers(model, token))
 
         def run(n: _Node) -> bool:
-            return _apply_node(build.spec, base_dir, n, report, rollout, health_timeout)
+            return _apply_node(model, n, report, rollout, health_timeout)
 
         # In restart order: the node whose turn it is always has a worker (with more nodes to
         # restart than workers, later ones would otherwise hold them all, waiting).
@@ -151,36 +147,36 @@ def apply_hosts(
     return result
 
 
-def _finished(plan: HostsPlan, spec: Spec, base_dir: Path, token: str | None) -> HostsPlan:
+def _finished(plan: HostsPlan, model: Model, token: str | None) -> HostsPlan:
     """``plan`` with the restart order, read from the servers now, and its notes."""
     restarting = {n.node for n in plan.nodes if n.restart}
-    servers = _servers(spec, base_dir, token)
-    plan.order = rolling.order(
-        [(name, servers[name].probe()) for name in servers if name in restarting]
-    )
-    note = keys_note(spec.vault, base_dir)
+    servers = _servers(model, token)
+    plan.order = rolling.order([(n, s.probe()) for n, s in servers.items() if n in restarting])
+    note = keys_note(model.spec.vault, model.inputs.base_dir)
     plan.notes = [note] if note else []
     return plan
 
 
-def _servers(spec: Spec, base_dir: Path, token: str | None) -> dict[str, rolling.Server]:
+def _servers(model: Model, token: str | None) -> dict[str, rolling.Server]:
     """Every node's API, reached at its own address (not the shared name: each node is asked
     about itself)."""
-    ca = _ca_path(spec, base_dir)
-    return {n.name: rolling.Server(n.name, _api_url(spec, n), ca, token) for n in spec.vault.nodes}
+    ca = model.inputs.ca_cert_path
+    return {
+        f.name: rolling.Server(f.name, f"https://{f.address}:{f.api_port}", ca, token)
+        for f in model.nodes
+    }
 
 
 @contextmanager
 def _prepared(
-    build: Build,
-    base_dir: Path,
+    tree: Tree,
     root: str | None,
     only_nodes: Collection[str] | None,
     parallel: int,
 ) -> Iterator[list[_Node]]:
     """Connect to and plan every node (in parallel); close every session at the end."""
-    spec = build.spec
-    lay = layout(spec.vault)
+    model = tree.model
+    spec, lay, base_dir = model.spec, model.layout, model.inputs.base_dir
     chosen = [n for n in spec.vault.nodes if only_nodes is None or n.name in only_nodes]
     binary = Binary(spec.vault, spec.vault.install, lay, base_dir) if spec.vault.install else None
     opened: list[Session] = []
@@ -191,7 +187,7 @@ def _prepared(
         with opened_lock:
             opened.append(session)
         node_root = root_prefix(root, node.name)
-        return _plan_one(build, base_dir, lay, node, session, node_root, binary)
+        return _plan_one(tree, node, session, node_root, binary)
 
     try:
         yield _each(chosen, prepare, parallel)
@@ -201,24 +197,24 @@ def _prepared(
 
 
 def _plan_one(
-    build: Build,
-    base_dir: Path,
-    lay: Layout,
+    tree: Tree,
     node: Node,
     session: Session,
     root: str,
     binary: Binary | None,
 ) -> _Node:
-    compiled = node_files(build.artifacts, node.name, lay)
-    by_path = {a.path: a.data for a in build.artifacts}
+    model = tree.model
+    lay = model.layout
+    mine = tree.node_artifacts(node.name)
+    compiled = node_files(mine, lay)
+    by_path = {a.path: a.data for a in mine}
     data = {f.path: _const(by_path[f.source.removeprefix("out/")]) for f in compiled}
-    local = tls_files(build.spec.vault, node, lay, base_dir) + keys_files(
-        build.spec.vault, lay, base_dir
+    local = tls_files(model.spec.vault, node, lay, model.inputs.base_dir) + keys_files(
+        model.spec.vault, lay, model.inputs.base_dir
     )
     data |= {lf.file.path: _const(lf.data) for lf in local}
     desired = compiled + [lf.file for lf in local]
-    setup = [(a.kind, a.data) for a in build.artifacts if a.path.startswith(f"hosts/{node.name}/")]
-    users, dirs = setup_entries((k, d) for k, d in setup if k in ("sysusers", "tmpfiles"))
+    users, dirs = setup(lay)
     paths = [f.path for f in desired] + ([binary.path] if binary else [])
     names = sorted({"root", *users, *(f.owner for f in desired), *(f.group for f in desired)})
     state = read_state(session, root, paths, [d.path for d in dirs], names)
@@ -257,8 +253,7 @@ def _each(items: list[T], work: Callable[[T], R], parallel: int) -> list[R]:
 
 
 def _apply_node(
-    spec: Spec,
-    base_dir: Path,
+    model: Model,
     n: _Node,
     report: Progress,
     rollout: rolling.Rollout,
@@ -279,7 +274,7 @@ def _apply_node(
         report(n.node.name, "up to date")
         return False
     try:
-        _apply_steps(spec, base_dir, n, report, rollout, health_timeout)
+        _apply_steps(model, n, report, rollout, health_timeout)
     except BaseException:
         if n.plan.restart:
             # Failed before its turn (a lost connection mid-transfer, say), or in it: either
@@ -290,8 +285,7 @@ def _apply_node(
 
 
 def _apply_steps(
-    spec: Spec,
-    base_dir: Path,
+    model: Model,
     n: _Node,
     report: Progress,
     rollout: rolling.Rollout,
@@ -312,11 +306,11 @@ def _apply_steps(
             report(name, "wait for its turn to restart")
             with rollout.turn(name, session.target.where):
                 _write(n, stage, report)
-                _restart(spec, base_dir, n, rollout.servers[name], report, health_timeout)
+                _restart(model, n, rollout.servers[name], report, health_timeout)
         else:
             _write(n, stage, report)
             _reload(n, rollout.servers[name], report, health_timeout)
-            _unseal(spec, n, rollout.servers[name], report, health_timeout)
+            _unseal(model, n, rollout.servers[name], report, health_timeout)
         session.run(scripts.cleanup(n.root), what="dropping the backups")
     except BaseException:
         # The staging directory goes too, if the node can still be reached: never in the way
@@ -355,12 +349,12 @@ def _summary(plan: NodePlan) -> str:
 
 
 def _back(
-    spec: Spec, n: _Node, server: rolling.Server, report: Progress, timeout: float
+    model: Model, n: _Node, server: rolling.Server, report: Progress, timeout: float
 ) -> rolling.Back:
     """How to wait for this node's server, with its unseal unit (if the node has one)."""
-    lay = layout(spec.vault)
+    lay = model.layout
     unseal_unit = lay.unseal_service
-    has_unit = spec.vault.unseal.service
+    has_unit = model.spec.vault.unseal.service
 
     def unseal() -> None:
         # Waits for the unit's run: one already under way (a restart propagates to it, as it
@@ -373,13 +367,12 @@ def _back(
         timeout=timeout,
         unseal=unseal if has_unit else None,
         unseal_unit=unseal_unit,
-        threshold=spec.vault.unseal.key_threshold,
+        threshold=model.spec.vault.unseal.key_threshold,
     )
 
 
 def _restart(
-    spec: Spec,
-    base_dir: Path,
+    model: Model,
     n: _Node,
     server: rolling.Server,
     report: Progress,
@@ -393,7 +386,7 @@ def _restart(
         StillSealedError: it came back sealed and nothing unsealed it (files kept).
     """
     unit, name = n.plan.restart[0], n.node.name
-    back = _back(spec, n, server, report, timeout)
+    back = _back(model, n, server, report, timeout)
     where = n.session.target.where
     why = ""
     try:
@@ -431,7 +424,7 @@ def _restart(
 
 
 def _last(exc: HostError) -> str:
-    return str(exc).rsplit(": ", 1)[-1]
+    return exc.detail or str(exc).rsplit(": ", 1)[-1]
 
 
 # The server's own words on why its last start failed (``Error parsing config...``, ``Error
@@ -486,7 +479,9 @@ def _reload(n: _Node, server: rolling.Server, report: Progress, timeout: float) 
     report(name, "presents the new certificate")
 
 
-def _unseal(spec: Spec, n: _Node, server: rolling.Server, report: Progress, timeout: float) -> None:
+def _unseal(
+    model: Model, n: _Node, server: rolling.Server, report: Progress, timeout: float
+) -> None:
     """Run the unseal unit again for new keys, and wait until the server is unsealed and a
     healthy raft voter (a node joining the cluster needs them to finish joining).
 
@@ -504,7 +499,7 @@ def _unseal(spec: Spec, n: _Node, server: rolling.Server, report: Progress, time
             f"{where}: {unit} failed with the new keys ({str(exc).rsplit(': ', 1)[-1]}); see "
             f"`journalctl -u {unit}` there, then run `picluster apply` again"
         ) from None
-    back = _back(spec, n, server, report, timeout)
+    back = _back(model, n, server, report, timeout)
     try:
         report(name, f"back: {rolling.wait_back(back, where, lambda line: report(name, line))}")
     except rolling.NotBackError as exc:
@@ -515,13 +510,3 @@ def _systemctl(session: Session, *args: str, report: Progress) -> None:
     line = "systemctl " + " ".join(args)
     report(session.target.node, line)
     session.run(line + "\n", what=line)
-
-
-def _api_url(spec: Spec, node: Node) -> str:
-    host = f"[{node.address}]" if node.address.version == 6 else str(node.address)
-    return f"https://{host}:{api_port(spec.vault, node)}"
-
-
-def _ca_path(spec: Spec, base_dir: Path) -> Path | None:
-    local = spec.vault.tls.local
-    return base_dir / local.ca_cert if local is not None else None

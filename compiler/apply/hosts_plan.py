@@ -5,10 +5,11 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..artifact import Artifact
-from ..layout import Layout
+from ..kinds import KINDS
+from ..layout import UNIT_DIR, Layout
+from ..model import node_of
 
 # Where picluster records, on each node, the files it wrote there (so a later apply removes
 # only those) and which release archive the binary came from (so it is not fetched again).
@@ -22,7 +23,6 @@ PENDING = "/var/lib/picluster/pending"
 # binary is hundreds of MB, a second or more of sha256sum per plan on a Pi). Any write to a
 # file changes its ctime, which no one can set back.
 STAT_CACHE = "/var/lib/picluster/hosts.stat"
-UNIT_DIR = "/etc/systemd/system/"
 # The record's key for the archive the binary came from (not a path: it starts with no '/').
 ORIGIN = "binary-origin"
 # Files whose change means the running server must restart to see it.
@@ -147,71 +147,6 @@ class NodePlan:
     def count(self, action: str) -> int:
         return sum(1 for c in self.files if c.action == action)
 
-    def lines(self) -> list[str]:
-        """The plan as text: a headline, then one line per step."""
-        head = (
-            f"{self.node} ({self.target}): {self.count('create')} to create, "
-            f"{self.count('update') + self.count('attrs')} to change, "
-            f"{self.count('remove')} to remove"
-        )
-        if not self.changed:
-            return [f"{head}; up to date"]
-        if self.restart:
-            head += f"; {'upgrade and ' if self.upgrade else ''}restart {', '.join(self.restart)}"
-        elif self.reload:
-            head += f"; reload {', '.join(self.reload)}"
-        lines = [head]
-        lines += [f"  + user {u}" for u in self.users]
-        for d in self.dirs:
-            sign = "+" if d.action == "create" else "~"
-            lines.append(f"  {sign} dir {d.dir.path} {_attrs(d.dir)}{_paren(d.detail)}")
-        for c in self.files:
-            sign = {"create": "+", "update": "~", "attrs": "~", "remove": "-"}[c.action]
-            attrs = f" {_attrs(c.file)}" if c.file and c.action == "create" else ""
-            lines.append(f"  {sign} {c.path}{attrs}{_paren(c.detail)}")
-        lines += [f"  * systemctl disable {u}" for u in self.disable]
-        if self.daemon_reload:
-            lines.append("  * systemctl daemon-reload")
-        if self.enable:
-            lines.append(f"  * systemctl enable {' '.join(self.enable)}")
-        lines += [f"  * systemctl restart {u}{self._left(f'restart {u}')}" for u in self.restart]
-        lines += [f"  * systemctl reload {u}{self._left(f'reload {u}')}" for u in self.reload]
-        lines += [
-            f"  * systemctl restart {u} (new unseal keys){self._left(f'unseal {u}')}"
-            for u in self.unseal
-        ]
-        return lines
-
-    def _left(self, step: str) -> str:
-        """Marks a step an earlier apply made necessary but did not finish."""
-        return " (left pending by an earlier apply)" if step in self.pending else ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """The plan as JSON-able data (hashes and paths; never file contents)."""
-        return {
-            "node": self.node,
-            "target": self.target,
-            "users": self.users,
-            "dirs": [
-                {
-                    "action": d.action,
-                    "path": d.dir.path,
-                    "mode": f"{d.dir.mode:04o}",
-                    "owner": d.dir.owner,
-                    "group": d.dir.group,
-                }
-                for d in self.dirs
-            ],
-            "files": [_file_dict(c) for c in self.files],
-            "daemon_reload": self.daemon_reload,
-            "enable": self.enable,
-            "disable": self.disable,
-            "restart": self.restart,
-            "reload": self.reload,
-            "unseal": self.unseal,
-            "pending": self.pending,
-        }
-
 
 @dataclass(frozen=True)
 class Turn:
@@ -240,91 +175,35 @@ class HostsPlan:
     def changed(self) -> bool:
         return any(n.changed for n in self.nodes)
 
-    def lines(self) -> list[str]:
-        lines = [line for n in self.nodes for line in n.lines()]
-        if len(self.order) > 1:  # one server restarting has no order to show
-            upgrade = any(n.upgrade for n in self.nodes)
-            turns = ", ".join(
-                f"{t.node} ({t.state}{', ' + t.version if t.version and upgrade else ''})"
-                for t in self.order
-            )
-            what = "upgrade" if upgrade else "restart"
-            lines.append(
-                f"{what} order: {turns}; one at a time, each back unsealed and a healthy raft "
-                "voter before the next"
-            )
-        lines += [f"note: {note}" for note in self.notes]
-        return lines
 
-    def as_dict(self) -> dict[str, Any]:
-        # The order is shown, but not part of what a saved plan must match: it follows the
-        # servers' roles, which change with every restart of the active node.
-        return {
-            "nodes": [n.as_dict() for n in self.nodes],
-            "order": [{"node": t.node, "state": t.state, "version": t.version} for t in self.order],
-            "notes": self.notes,
-        }
-
-
-def _attrs(f: DesiredFile | Directory) -> str:
-    return f"{f.mode:04o} {f.owner}:{f.group}"
-
-
-def _paren(detail: str) -> str:
-    return f" ({detail})" if detail else ""
-
-
-def _file_dict(c: FileChange) -> dict[str, Any]:
-    out: dict[str, Any] = {"action": c.action, "path": c.path}
-    if c.file is not None:
-        out |= {"sha256": c.file.sha256, "mode": f"{c.file.mode:04o}", "owner": c.file.owner,
-                "group": c.file.group, "source": c.file.source}  # fmt: skip
-    if c.detail:
-        out["detail"] = c.detail
-    return out
-
-
-def node_files(artifacts: Iterable[Artifact], node: str, lay: Layout) -> list[DesiredFile]:
-    """The compiled files of ``node`` (``out/hosts/<node>/...``) with their mode and owner."""
-    prefix = f"hosts/{node}/"
+def node_files(artifacts: Iterable[Artifact], lay: Layout) -> list[DesiredFile]:
+    """The files of one node (its ``out/hosts/<node>/...`` artifacts) with mode and owner."""
     files = []
     for a in artifacts:
-        if not a.path.startswith(prefix):
+        where = node_of(a.path)
+        if where is None:
             continue
-        path = "/" + a.path[len(prefix) :]
+        path = where[1]
         files.append(DesiredFile(path, a.sha256, a.mode, a.owner, a.group, _role(a, path, lay),
                                  f"out/{a.path}"))  # fmt: skip
     return files
 
 
 def _role(a: Artifact, path: str, lay: Layout) -> str:
-    if a.kind in ("sysusers", "tmpfiles"):
-        return "setup"
-    if a.kind == "systemd":
-        if path == UNIT_DIR + lay.service:
-            return "server-unit"
-        return "unseal-unit" if path == UNIT_DIR + lay.unseal_service else "unit"
-    return "config" if a.kind == "hcl-config" else "file"
+    """What a change of ``a`` means on the node: its kind's (``kinds``), the server's own unit
+    and the unseal unit told apart."""
+    on_node = KINDS[a.kind].on_node
+    if on_node == "unit" and path == f"{lay.unit_dir}/{lay.service}":
+        return "server-unit"
+    if on_node == "unit" and path == f"{lay.unit_dir}/{lay.unseal_service}":
+        return "unseal-unit"
+    return on_node
 
 
-def setup_entries(files: Iterable[tuple[str, bytes]]) -> tuple[list[str], list[Directory]]:
-    """The users (sysusers ``u``) and directories (tmpfiles ``d``) the compiled entries declare.
-
-    Args:
-        files: (kind, bytes) of the node's sysusers and tmpfiles artifacts.
-    """
-    users: list[str] = []
-    dirs: list[Directory] = []
-    for kind, data in files:
-        for line in data.decode().splitlines():
-            fields = line.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            if kind == "sysusers" and fields[0] == "u":
-                users.append(fields[1])
-            elif kind == "tmpfiles" and fields[0] == "d" and len(fields) >= 5:
-                dirs.append(Directory(fields[1], int(fields[2], 8), fields[3], fields[4]))
-    return users, dirs
+def setup(lay: Layout) -> tuple[list[str], list[Directory]]:
+    """The service user and the directories, with mode and owner, that the layout declares:
+    what the sysusers.d and tmpfiles.d entries are rendered from, and what apply makes sure of."""
+    return [lay.user], [Directory(d, 0o750, lay.user, lay.group) for d in lay.directories]
 
 
 def plan_node(
@@ -408,7 +287,7 @@ def _services(plan: NodePlan, desired: list[DesiredFile], pending: list[str]) ->
     roles = {c.file.role for c in changed if c.file}
     units = [c for c in changed if c.file and c.file.role in UNIT_ROLES]
     removed_units = [
-        c.path for c in plan.files if c.action == "remove" and c.path.startswith(UNIT_DIR)
+        c.path for c in plan.files if c.action == "remove" and c.path.startswith(f"{UNIT_DIR}/")
     ]
     plan.pending = list(pending)
     plan.daemon_reload = bool(units or removed_units) or "daemon-reload" in pending

@@ -53,7 +53,7 @@ def initialise(options: InitOptions) -> Initialised:
         for node in _local_nodes(spec)
     ][:1]
 
-    conn = connect(spec, loaded.inputs, None)
+    conn = connect(loaded.model, None)
     status = conn.call("GET", "sys/init", "read") or {}
     if status.get("initialized"):
         raise ApplyError(

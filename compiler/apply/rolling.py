@@ -106,7 +106,9 @@ class Server:
         status, body = self.get("sys/storage/raft/autopilot/state", token=True)
         if status != 200 or not isinstance(body, dict):
             return None
-        servers = (body.get("data") or {}).get("servers") or {}
+        servers = (body.get("data") or {}).get("servers")
+        if not isinstance(servers, dict) or not servers:
+            return None  # no raft autopilot to ask (another storage): it cannot tell
         mine = servers.get(self.name)
         if not isinstance(mine, dict):
             return False  # not (yet) in the raft configuration

@@ -40,8 +40,8 @@ def write(
     root: str | None,
     prune: bool,
     destroy: tuple[str, ...] = (),
-    hosts: dict[str, Any] | None,
-    vault: dict[str, Any] | None,
+    hosts: dict[str, Any] | None = None,
+    vault: dict[str, Any] | None = None,
 ) -> None:
     """Write the plan file atomically (a reader sees the old file or the new, never half)."""
     document = {

@@ -118,15 +118,24 @@ class Session:
             status = stdout.channel.recv_exit_status()
         except (OSError, EOFError, paramiko.SSHException) as exc:
             # The node went away (powered off, network lost): before or during the script.
-            raise HostUnreachableError(f"{self.target.where}: connection lost ({exc})") from None
+            raise HostUnreachableError(
+                f"{self.target.where}: connection lost ({exc})", node=self.target.node, step=what
+            ) from None
         if status != 0:
             if "password is required" in err or "a terminal is required" in err:
                 raise HostAuthError(
                     f"{self.target.where}: sudo wants a password for {self.target.user}; "
-                    "allow it without one (NOPASSWD) or log in as root"
+                    "allow it without one (NOPASSWD) or log in as root",
+                    node=self.target.node,
+                    step=what,
                 )
             last = next((x for x in reversed(err.strip().splitlines()) if x.strip()), "")
-            raise HostError(f"{self.target.where}: {what} failed (exit {status}): {last}")
+            raise HostError(
+                f"{self.target.where}: {what} failed (exit {status}): {last}",
+                node=self.target.node,
+                step=what,
+                detail=last,
+            )
         return out
 
     def put(self, data: bytes, remote: str) -> None:
@@ -144,10 +153,16 @@ class Session:
         except (EOFError, paramiko.SSHException) as exc:
             # The node went away mid-transfer (powered off, network lost).
             raise HostUnreachableError(
-                f"{self.target.where}: connection lost ({exc or type(exc).__name__})"
+                f"{self.target.where}: connection lost ({exc or type(exc).__name__})",
+                node=self.target.node,
+                step=f"writing {remote}",
             ) from None
         except OSError as exc:
-            raise HostError(f"{self.target.where}: cannot write {remote}: {exc}") from None
+            raise HostError(
+                f"{self.target.where}: cannot write {remote}: {exc}",
+                node=self.target.node,
+                step=f"writing {remote}",
+            ) from None
 
     def close(self) -> None:
         if self._sftp is not None:

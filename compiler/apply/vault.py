@@ -1,27 +1,17 @@
-"""The Vault side of ``picluster plan`` and ``apply``: load, connect, read, plan, execute."""
+"""The Vault side of ``picluster plan`` and ``apply``: connect, read, plan, execute."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
-from ..check import load
-from . import vault_apply, vault_state
-from .connection import Connection, connect, ready, reviewer_jwt, token
+from . import vault_access, vault_apply, vault_state
+from .connection import Connection, connect, ready
+from .credentials import reviewer_jwt, token
+from .tree import Tree
 from .vault_desired import desired
 from .vault_model import Plan
 from .vault_plan import plan
-
-
-@dataclass(frozen=True)
-class Options:
-    """What ``picluster plan``/``apply`` were asked to do."""
-
-    spec_path: Path = Path("picluster.yaml")
-    prune: bool = False
-    env: Mapping[str, str] = field(default_factory=dict)  # where VAULT_TOKEN & co. are read
-    destroy: frozenset[str] = frozenset()  # engines a prune may unmount though they hold keys
 
 
 @dataclass(frozen=True)
@@ -34,22 +24,36 @@ class Planned:
     jwt: str | None
 
 
-def make_plan(options: Options) -> Planned:
-    """Read the spec and the server, and plan the steps between them.
+def make_plan(
+    tree: Tree,
+    env: Mapping[str, str],
+    *,
+    prune: bool = False,
+    destroy: Collection[str] = (),
+) -> Planned:
+    """Read the server and plan the steps from it to what ``tree`` declares.
+
+    Args:
+        tree: the compiled spec, as out/ holds it (its policy files are what is sent).
+        env: where VAULT_TOKEN, BAO_TOKEN and a JWT variable are read.
+        prune: also delete what picluster created and the spec no longer declares.
+        destroy: secrets engines a prune may unmount though they hold keys.
 
     Raises:
-        InputError: the spec, the token or the JWT source is missing or invalid.
-        ApplyError: the server cannot be read (unreachable, TLS, sealed, 403, 5xx).
+        InputError: the token or the JWT source is missing or invalid.
+        ApplyError: the server cannot be read (unreachable, TLS, sealed, 403, 5xx), or
+            picluster's record there is not one it wrote.
     """
-    loaded = load(options.spec_path)
-    spec, inputs = loaded.spec, loaded.inputs
-    secret_token = token(spec, inputs, options.env)
-    jwt = reviewer_jwt(spec, inputs, options.env)
-    conn = connect(spec, inputs, secret_token)
+    model = tree.model
+    secret_token = token(model, env)
+    jwt = reviewer_jwt(model, env)
+    conn = connect(model, secret_token)
     conn.secrets = [s for s in (jwt, secret_token) if s]
     ready(conn)
-    want = desired(spec, inputs, jwt, loaded.doc)
-    steps = plan(want, vault_state.read(conn, want), prune=options.prune, destroy=options.destroy)
+    want = desired(model, jwt, tree.build.loaded.doc, tree.policies)
+    current = vault_state.read(conn, want)
+    steps = plan(want, current, prune=prune, destroy=destroy)
+    vault_access.add(steps, conn, model, current, tree.build.loaded.doc)  # who fails now
     return Planned(conn.address, steps, conn, jwt)
 
 

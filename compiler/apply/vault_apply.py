@@ -20,6 +20,9 @@ from .ownership import KINDS, Ownership, mount_fingerprint
 from .plan_output import headline
 from .vault_model import JWT_PLACEHOLDER, Plan, Step
 
+UPGRADE_WAIT = 30.0  # seconds a new KV v2 mount may take to become writable
+_UPGRADING = "Upgrading from non-versioned to versioned data"
+
 Progress = Callable[[int, int, Step], None]
 """Called with (step number from 1, number of steps, step) before each step runs."""
 
@@ -42,7 +45,7 @@ def execute(conn: Connection, plan: Plan, jwt: str | None, progress: Progress) -
         progress(number, total, step)
         try:
             if step.kind == "ownership_record":
-                _write_record(conn, _settled(plan, live).body())
+                _write_record(conn, _settled(plan, live))
                 continue
             conn.call(step.method, step.path, step.capability, _body(step, jwt))
             if _owned_kind(step) and step.action in ("create", "delete"):
@@ -51,24 +54,6 @@ def execute(conn: Connection, plan: Plan, jwt: str | None, progress: Progress) -
             raise ApplyError(
                 f"apply stopped at step {number} of {total} ({headline(step)}): {exc}"
             ) from None
-
-
-# A KV v2 mount made moments ago refuses writes with this 400 while it upgrades its storage
-# (on a raft cluster the upgrade takes a while): the record's first write waits for it.
-_UPGRADING = "Upgrading from non-versioned to versioned data"
-UPGRADE_WAIT = 30.0  # seconds
-
-
-def _write_record(conn: Connection, body: dict[str, Any]) -> None:
-    deadline = time.monotonic() + UPGRADE_WAIT
-    while True:
-        try:
-            conn.call("POST", ownership.PATH, "update", body)
-            return
-        except VaultError as exc:
-            if exc.status != 400 or _UPGRADING not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(0.5)
 
 
 def _owned_kind(step: Step) -> bool:
@@ -81,7 +66,22 @@ def _record(conn: Connection, live: Ownership, step: Step) -> None:
         live.objects[step.kind].pop(step.name, None)
     else:
         live.objects[step.kind][step.name] = step.fingerprint or _accessor(conn, step)
-    _write_record(conn, live.body())
+    _write_record(conn, live)
+
+
+def _write_record(conn: Connection, record: Ownership) -> None:
+    """Write the record. A KV v2 mount just made answers 400 for a moment while it upgrades
+    itself ("Upgrading from non-versioned to versioned data"): wait for it, a bounded while."""
+    deadline = time.monotonic() + UPGRADE_WAIT
+    while True:
+        try:
+            conn.call("POST", ownership.PATH, "update", record.body())
+            return
+        except VaultError as exc:
+            upgrading = exc.status == 400 and any(_UPGRADING in e for e in exc.errors)
+            if not upgrading or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def _accessor(conn: Connection, step: Step) -> str | None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..inputs import Inputs
-from ..render import render as render_template
-from ..spec import Spec
+from ..model import Model
 from ..yamlio import Document, Loc, dotted
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
@@ -68,22 +67,28 @@ class Desired:
 
 
 def desired(
-    spec: Spec, inputs: Inputs, jwt: str | None = None, doc: Document | None = None
+    model: Model,
+    jwt: str | None = None,
+    doc: Document | None = None,
+    policies: Mapping[str, bytes] | None = None,
 ) -> Desired:
-    """What ``spec`` declares; ``jwt`` is only fingerprinted, never kept."""
-    vault = spec.vault
+    """What the model's spec declares on the server; ``jwt`` is only fingerprinted, never kept.
+
+    Args:
+        model: the spec and what was derived from it.
+        jwt: the token reviewer JWT, when the spec names a source.
+        doc: where each key is in the spec, to locate the KV warnings.
+        policies: the policy texts to send (apply passes those of out/); default the model's.
+    """
+    vault = model.spec.vault
     engines = {
         e.path: Engine(e.type, e.version, e.description or "") for e in vault.secrets_engines
     }
-    policies = {
-        name: render_template(
-            "policy.hcl.j2", source=inputs.source, name=name, rules=rules
-        ).decode()
-        for name, rules in sorted(vault.policies.items())
-    }
+    texts = {name: data.decode() for name, data in (policies or model.policies).items()}
     auth = vault.kubernetes_auth
     if auth is None:
-        return Desired(engines, policies, kv_reads=_kv_reads(spec, doc))
+        return Desired(engines, texts, kv_reads=_kv_reads(model, doc))
+    inputs = model.inputs
     ca = inputs.kubernetes_ca_cert.decode() if inputs.kubernetes_ca_cert else ""
     # issuer and disable_iss_validation are deprecated (Vault 1.9; OpenBao inherited that):
     # never sent, so the server keeps its defaults (no issuer check).
@@ -107,30 +112,24 @@ def desired(
     }
     return Desired(
         engines,
-        policies,
+        texts,
         auth.path,
         config,
         None if jwt is None else fingerprint(jwt),
         roles,
-        _kv_reads(spec, doc),
+        _kv_reads(model, doc),
     )
 
 
-def _kv_reads(spec: Spec, doc: Document | None) -> list[KVRead]:
+def _kv_reads(model: Model, doc: Document | None) -> list[KVRead]:
     """Every KV key an ExternalSecret reads (``data`` values and ``data_from`` keys)."""
-    eso = spec.kubernetes.external_secrets if spec.kubernetes else None
-    if eso is None:
-        return []
-    stores = {s.name: s for s in eso.stores}
     reads = []
-    for i, secret in enumerate(eso.secrets):
-        store = stores.get(secret.store)
-        if store is None:
+    for facts in model.secrets:
+        if facts.store is None:
             continue
-        base: Loc = ("kubernetes", "external_secrets", "secrets", i)
-        refs: list[tuple[Loc, str]] = [
-            ((*base, "data", k), ref.split("#")[0]) for k, ref in secret.data.items()
-        ]
+        secret, store = facts.secret, facts.store.store
+        base: Loc = ("kubernetes", "external_secrets", "secrets", facts.index)
+        refs: list[tuple[Loc, str]] = [((*base, "data", k), r.key) for k, r in facts.data.items()]
         refs += [((*base, "data_from", j), key) for j, key in enumerate(secret.data_from)]
         for loc, key in refs:
             where = str(doc.problem(loc, "")).removesuffix(": ") if doc else dotted(loc)

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spec import Spec
 from ..spec.kubernetes import Chart
+from .scopes import cluster_scoped
 
 Object = dict[str, Any]
-
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterSecretStore"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ def obj(
 ) -> Object:
     """A Kubernetes object; cluster-scoped kinds never get a namespace."""
     metadata: dict[str, Any] = {"name": name}
-    if namespace is not None and kind not in CLUSTER_SCOPED:
+    if namespace is not None and not cluster_scoped(kind):
         metadata["namespace"] = namespace
     annotations = body.pop("annotations", None)
     if annotations:
@@ -70,20 +68,3 @@ def helm(
     return HelmChart(
         repo_name, repo_url, name, chart.version, release, merged(values, chart.values)
     )
-
-
-def vault_url(spec: Spec) -> str:
-    """The address clients in the cluster use: the shared DNS name, else the first node."""
-    from ..layout import api_addr
-
-    vault = spec.vault
-    if vault.tls.extra_dns:
-        return f"https://{vault.tls.extra_dns[0]}:{vault.api_port}"
-    return api_addr(vault, vault.nodes[0])
-
-
-def vault_targets(spec: Spec) -> list[str]:
-    """Every node's host:port, for the Prometheus scrape job."""
-    from ..layout import api_addr
-
-    return [api_addr(spec.vault, node).removeprefix("https://") for node in spec.vault.nodes]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..inputs import Inputs
-from ..spec import Spec
+from ..model import Model
 from ..spec.kubernetes import Grafana, Prometheus
-from .apps import App, helm, namespace, obj, vault_targets
+from .apps import App, helm, namespace, obj
 
 CA_SECRET = "vault-ca"  # noqa: S105 -- the name of the Secret holding the public CA
 # Where the injector mounts vault.hashicorp.com/tls-secret, and the operator a prometheusSpec
@@ -17,20 +16,22 @@ PROMETHEUS_SECRETS_DIR = "/etc/prometheus/secrets"
 TOKEN_FILE = "/vault/secrets/token"  # noqa: S105 -- a path, written by the agent
 
 
-def build(spec: Spec, inputs: Inputs) -> list[App]:
-    if spec.monitoring is None:
+def prometheus(model: Model) -> list[App]:
+    monitoring = model.spec.monitoring
+    if monitoring is None or monitoring.prometheus is None:
         return []
-    apps = []
-    if spec.monitoring.prometheus is not None:
-        apps.append(_prometheus(spec, inputs, spec.monitoring.prometheus))
-    if spec.monitoring.grafana is not None:
-        apps.append(_grafana(spec.monitoring.grafana))
-    return apps
+    return [_prometheus(model, monitoring.prometheus)]
 
 
-def _prometheus(spec: Spec, inputs: Inputs, prom: Prometheus) -> App:
-    auth = spec.vault.kubernetes_auth
-    mount = auth.path if auth is not None else "kubernetes"
+def grafana(model: Model) -> list[App]:
+    monitoring = model.spec.monitoring
+    if monitoring is None or monitoring.grafana is None:
+        return []
+    return [_grafana(monitoring.grafana)]
+
+
+def _prometheus(model: Model, prom: Prometheus) -> App:
+    mount, inputs = model.auth_path, model.inputs
     annotations = {
         "vault.hashicorp.com/agent-inject": "true",
         "vault.hashicorp.com/agent-init-first": "true",
@@ -47,7 +48,7 @@ def _prometheus(spec: Spec, inputs: Inputs, prom: Prometheus) -> App:
         "scheme": "https",
         "scrape_interval": prom.scrape_interval,
         "authorization": {"credentials_file": TOKEN_FILE},
-        "static_configs": [{"targets": vault_targets(spec)}],
+        "static_configs": [{"targets": [f"{n.host}:{n.api_port}" for n in model.nodes]}],
     }
     manifests = [namespace(prom.namespace)]
     spec_values: dict[str, Any] = {"podMetadata": {"annotations": annotations}}

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec import Spec
-from .apps import App, helm, namespace, obj, vault_url
+from ..access.usage import login_accounts
+from ..model import Model
+from .apps import App, Object, helm, namespace, obj
 
 AUTH_DELEGATOR = "system:auth-delegator"
+LOGIN_REVIEWS = "vault-login-tokenreview"
 
 
-def build(spec: Spec) -> list[App]:
-    k8s = spec.kubernetes
+def build(model: Model) -> list[App]:
+    k8s = model.spec.kubernetes
     if k8s is None:
         return []
     auth, injector = k8s.vault_auth, k8s.injector
@@ -47,12 +49,13 @@ def build(spec: Spec) -> list[App]:
                 type="kubernetes.io/service-account-token",
             ),
         ]
+    manifests += _login_reviews(model)
     apps = [App("vault", auth.namespace, manifests)]
     if injector is None:
         return apps
     values: dict[str, Any] = {
         # Setting the external address turns the chart's Vault server off: injector only.
-        "global": {"externalVaultAddr": vault_url(spec)},
+        "global": {"externalVaultAddr": model.vault_url},
         "injector": {"enabled": True},
     }
     if by_chart:
@@ -73,4 +76,32 @@ def build(spec: Spec) -> list[App]:
     return [
         *apps,
         App("vault-injector", injector.namespace, [namespace(injector.namespace)], chart),
+    ]
+
+
+def _login_reviews(model: Model) -> list[Object]:
+    """Without a reviewer JWT, Vault reviews each login's token with that token itself (the
+    kubernetes auth plugin's token_review.go): every account that logs in must be allowed to
+    create TokenReviews, as system:auth-delegator allows. One binding names them all."""
+    auth = model.spec.vault.kubernetes_auth
+    if auth is None or auth.token_reviewer_jwt is not None:
+        return []
+    subjects = [
+        {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+        for namespace, account in login_accounts(model)
+    ]
+    if not subjects:
+        return []
+    return [
+        obj(
+            "rbac.authorization.k8s.io/v1",
+            "ClusterRoleBinding",
+            LOGIN_REVIEWS,
+            roleRef={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": AUTH_DELEGATOR,
+            },
+            subjects=subjects,
+        )
     ]

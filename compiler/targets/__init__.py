@@ -1,16 +1,15 @@
-"""The registry of output targets: each renders one family of artifacts from the spec."""
+"""The registry of output targets: each renders one family of artifacts from the model."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from ..artifact import Artifact
-from ..inputs import Inputs
-from ..spec import Spec
+from ..model import Model
 from . import host_setup, kubernetes, pki, policies, server_config, systemd, unseal
 
-Target = Callable[[Spec, Inputs], list[Artifact]]
-"""``render(spec, inputs) -> artifacts``: pure, no I/O; ``inputs`` holds what was read."""
+Target = Callable[[Model], list[Artifact]]
+"""``render(model) -> artifacts``: pure, no I/O; the model holds the spec and what was read."""
 
 TARGETS: dict[str, Target] = {
     "server-config": server_config.render,

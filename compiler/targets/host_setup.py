@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from ..artifact import Artifact, host_path
-from ..inputs import Inputs
-from ..layout import layout
+from ..artifact import Artifact
+from ..model import Model
 from ..render import render as render_template
-from ..spec import Spec
 
 
-def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
-    lay = layout(spec.vault)
+def render(model: Model) -> list[Artifact]:
+    lay, source = model.layout, model.inputs.source
     name = lay.dist.name
     files = {
         (f"/etc/sysusers.d/{name}.conf", "sysusers"): render_template(
-            "sysusers.conf.j2", source=inputs.source, dist=lay.dist, layout=lay
+            "sysusers.conf.j2", source=source, dist=lay.dist, layout=lay
         ),
         (f"/etc/tmpfiles.d/{name}.conf", "tmpfiles"): render_template(
-            "tmpfiles.conf.j2", source=inputs.source, dist=lay.dist, layout=lay
+            "tmpfiles.conf.j2", source=source, dist=lay.dist, layout=lay
         ),
     }
     return [
-        Artifact(host_path(node.name, path), data, 0o644, kind)
-        for node in spec.vault.nodes
+        Artifact(node.out(path), data, 0o644, kind)
+        for node in model.nodes
         for (path, kind), data in files.items()
     ]

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from ..artifact import Artifact
-from ..inputs import Inputs
-from ..k8s import external_secrets, gitops, monitoring, vault
-from ..spec import Spec
+from ..k8s import APPS, gitops
+from ..model import Model
 
 
-def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
-    if spec.kubernetes is None:
+def render(model: Model) -> list[Artifact]:
+    if model.spec.kubernetes is None:
         return []
-    apps = [
-        *vault.build(spec),
-        *external_secrets.build(spec, inputs),
-        *monitoring.build(spec, inputs),
-    ]
-    return gitops.layout(spec.kubernetes, apps, inputs.source)
+    apps = [app for build in APPS.values() for app in build(model)]
+    return gitops.layout(model.spec.kubernetes, apps, model.inputs.source)

@@ -5,13 +5,10 @@ These stay on the workstation that holds the CA (``out/pki/<node>/``), not on th
 
 from __future__ import annotations
 
-import ipaddress
-
 from ..artifact import Artifact
-from ..inputs import Inputs
-from ..layout import layout, local_addr
+from ..model import Model
 from ..render import render as render_template
-from ..spec import Node, Spec, Vault
+from ..spec import Node
 
 _SUBJECT_FIELDS = (
     ("country", "C"),
@@ -22,28 +19,29 @@ _SUBJECT_FIELDS = (
 )
 
 
-def subject_alt_names(vault: Vault, node: Node) -> tuple[list[str], list[str]]:
-    """The DNS names and IP addresses the node's certificate must cover."""
-    dns = [n for n in (node.dns, *vault.tls.extra_dns) if n]
-    ips = [node.address, ipaddress.ip_address(local_addr(vault).strip("[]")), *vault.tls.extra_ips]
+def subject_alt_names(model: Model, node: Node) -> tuple[list[str], list[str]]:
+    """The DNS names and IP addresses the node's certificate must cover: what clients call it,
+    and the address it calls itself at (the unseal script's)."""
+    tls = model.spec.vault.tls
+    dns = [n for n in (node.dns, *tls.extra_dns) if n]
+    ips = [node.address, model.local_ip, *tls.extra_ips]
     return list(dict.fromkeys(dns)), [str(ip) for ip in dict.fromkeys(ips)]
 
 
-def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
-    vault = spec.vault
-    lay = layout(vault)
+def render(model: Model) -> list[Artifact]:
+    vault, lay = model.spec.vault, model.layout
     artifacts = []
-    for node in vault.nodes:
+    for node in model.spec.vault.nodes:
         subject = [
             (short, getattr(vault.tls.subject, field))
             for field, short in _SUBJECT_FIELDS
             if getattr(vault.tls.subject, field)
         ]
         subject.append(("CN", node.dns or node.name))
-        dns, ips = subject_alt_names(vault, node)
+        dns, ips = subject_alt_names(model, node)
         data = render_template(
             "openssl.conf.j2",
-            source=inputs.source,
+            source=model.inputs.source,
             node=node,
             layout=lay,
             subject=subject,

@@ -2,40 +2,34 @@
 
 from __future__ import annotations
 
-from ..artifact import Artifact, host_path
-from ..inputs import Inputs
-from ..layout import api_addr, api_port, cluster_addr, cluster_port, layout
+from ..artifact import Artifact
+from ..layout import url_host
+from ..model import Model
 from ..render import render as render_template
-from ..spec import Spec
 
 
-def _listen(address: object, port: int) -> str:
-    text = str(address)
-    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
-
-
-def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
-    vault = spec.vault
-    lay = layout(vault)
+def render(model: Model) -> list[Artifact]:
+    vault, lay = model.spec.vault, model.layout
+    listen = url_host(vault.listen_address)
     artifacts = []
-    for node in vault.nodes:
-        peers = [{"api_addr": api_addr(vault, peer)} for peer in vault.nodes if peer != node]
+    for node in model.nodes:
+        peers = [{"api_addr": peer.api_addr} for peer in model.nodes if peer is not node]
         data = render_template(
             "server.hcl.j2",
-            source=inputs.source,
+            source=model.inputs.source,
             dist=lay.dist,
             layout=lay,
-            node=node,
-            api_addr=api_addr(vault, node),
-            cluster_addr=cluster_addr(vault, node),
-            listen=_listen(vault.listen_address, api_port(vault, node)),
-            cluster_listen=_listen(vault.listen_address, cluster_port(vault, node)),
+            node=node.node,
+            api_addr=node.api_addr,
+            cluster_addr=node.cluster_addr,
+            listen=f"{listen}:{node.api_port}",
+            cluster_listen=f"{listen}:{node.cluster_port}",
             peers=peers,
             telemetry=vault.telemetry,
         )
         artifacts.append(
             Artifact(
-                host_path(node.name, lay.config_file),
+                node.out(lay.config_file),
                 data,
                 0o640,
                 "hcl-config",

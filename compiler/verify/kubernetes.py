@@ -18,12 +18,13 @@ functions below are the only loaders.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import yamlio
 from ..artifact import Artifact
 from ..errors import Problem
+from ..k8s.scopes import BUILTIN_CLUSTER_SCOPED
 from .k8s_schemas import (
     builtin_validator,
     crd_groups,
@@ -48,54 +49,8 @@ if TYPE_CHECKING:
 
 Loc = tuple[str | int, ...]
 
-KINDS = ("k8s", "kustomization", "helm-values")
-
 # The apiVersion/kind every kustomization.yaml is checked as.
 KUSTOMIZATION = ("kustomize.config.k8s.io/v1beta1", "Kustomization")
-
-# Built-in kinds that live outside namespaces (``kubectl api-resources --namespaced=false``).
-# The CRD kinds' scope comes from their schema: cluster-scoped ones allow no metadata.namespace.
-CLUSTER_SCOPED_BUILTINS = frozenset(
-    {
-        "APIService",
-        "CSIDriver",
-        "CSINode",
-        "CertificateSigningRequest",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ClusterTrustBundle",
-        "ComponentStatus",
-        "CustomResourceDefinition",
-        "DeviceClass",
-        "FlowSchema",
-        "IPAddress",
-        "IngressClass",
-        "MutatingAdmissionPolicy",
-        "MutatingAdmissionPolicyBinding",
-        "MutatingWebhookConfiguration",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass",
-        "PriorityLevelConfiguration",
-        "ResourceSlice",
-        "RuntimeClass",
-        "SelfSubjectAccessReview",
-        "SelfSubjectReview",
-        "SelfSubjectRulesReview",
-        "ServiceCIDR",
-        "StorageClass",
-        "StorageVersion",
-        "StorageVersionMigration",
-        "SubjectAccessReview",
-        "TokenReview",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "ValidatingWebhookConfiguration",
-        "VolumeAttachment",
-        "VolumeAttributesClass",
-    }
-)
 
 # kustomization.yaml fields kustomize deprecated, and what replaces them. The schema rejects
 # most of them as unknown; commonLabels it still accepts, but kustomize warns about it.
@@ -206,7 +161,7 @@ def _object(data: dict[str, Any]) -> list[Finding]:
         if validator is None:
             version = ".".join(kubernetes_version().split(".")[:2])
             return [(("kind",), f"Kubernetes {version} has no kind {kind} in {api_version}")]
-        own = _scope(kind, kind in CLUSTER_SCOPED_BUILTINS, data) + _names(kind, data)
+        own = _scope(kind, kind in BUILTIN_CLUSTER_SCOPED, data) + _names(kind, data)
     mine = {loc for loc, _ in own}
     return own + [f for f in validate(validator, data) if f[0] not in mine]
 
@@ -326,15 +281,3 @@ def verify_values(artifact: Artifact) -> list[Problem]:
         return [Problem(artifact.path, 0, 0, "", message)]
     chart = match["chart"]
     return _problems(artifact, lambda data: _values(chart, (), data, ()))
-
-
-VERIFIERS: dict[str, Callable[[Artifact], list[Problem]]] = {
-    "k8s": verify_object,
-    "kustomization": verify_kustomization,
-    "helm-values": verify_values,
-}
-
-
-def check(artifacts: Iterable[Artifact]) -> list[Problem]:
-    """Every problem of the Kubernetes artifacts among ``artifacts`` (others are ignored)."""
-    return [p for a in artifacts if a.kind in VERIFIERS for p in VERIFIERS[a.kind](a)]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from hvac import exceptions as hvac_errors
 
-from compiler.apply.connection import api_path, describe, reviewer_jwt, token
+from compiler.apply.connection import api_path, describe
+from compiler.apply.credentials import reviewer_jwt, token
 from compiler.check import load
 from compiler.errors import InputError, InputFileError
 from tests.support import minimal, write_spec
@@ -74,24 +75,24 @@ def spec(tmp_path: Path, **auth: object) -> Path:
 
 def test_the_token_comes_from_the_environment_then_the_file(tmp_path: Path) -> None:
     loaded = load(spec(tmp_path))
-    assert token(loaded.spec, loaded.inputs, {"BAO_TOKEN": "b", "VAULT_TOKEN": "v"}) == "v"
-    assert token(loaded.spec, loaded.inputs, {"BAO_TOKEN": "b"}) == "b"
+    assert token(loaded.model, {"BAO_TOKEN": "b", "VAULT_TOKEN": "v"}) == "v"
+    assert token(loaded.model, {"BAO_TOKEN": "b"}) == "b"
     with pytest.raises(InputFileError, match=r"^token: no such file \(vault.api.token_file\)$"):
-        token(loaded.spec, loaded.inputs, {})
+        token(loaded.model, {})
     (tmp_path / "token").write_text("s.file\n")
-    assert token(loaded.spec, loaded.inputs, {}) == "s.file"
+    assert token(loaded.model, {}) == "s.file"
 
 
 def test_the_jwt_is_read_from_its_source_and_never_shown(tmp_path: Path) -> None:
     loaded = load(spec(tmp_path, token_reviewer_jwt={"env": "REVIEWER_JWT"}))
-    assert reviewer_jwt(loaded.spec, loaded.inputs, {"REVIEWER_JWT": JWT}) == JWT
+    assert reviewer_jwt(loaded.model, {"REVIEWER_JWT": JWT}) == JWT
     with pytest.raises(InputError) as unset:
-        reviewer_jwt(loaded.spec, loaded.inputs, {})
+        reviewer_jwt(loaded.model, {})
     assert str(unset.value) == (
         "vault.kubernetes_auth.token_reviewer_jwt.env: environment variable REVIEWER_JWT is not set"
     )
     with pytest.raises(InputError) as wrong:
-        reviewer_jwt(loaded.spec, loaded.inputs, {"REVIEWER_JWT": "hunter2 not a jwt"})
+        reviewer_jwt(loaded.model, {"REVIEWER_JWT": "hunter2 not a jwt"})
     assert str(wrong.value) == (
         "vault.kubernetes_auth.token_reviewer_jwt: environment variable REVIEWER_JWT does not "
         "hold a JWT"
@@ -99,7 +100,7 @@ def test_the_jwt_is_read_from_its_source_and_never_shown(tmp_path: Path) -> None
 
     loaded = load(spec(tmp_path, token_reviewer_jwt={"file": "reviewer.jwt"}))
     (tmp_path / "reviewer.jwt").write_text(JWT + "\n")
-    assert reviewer_jwt(loaded.spec, loaded.inputs, {}) == JWT
+    assert reviewer_jwt(loaded.model, {}) == JWT
 
 
 def test_a_jwt_source_is_exactly_one_of_file_env_kubeconfig(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from compiler.apply.hosts_plan import (
     Stat,
     node_files,
     plan_node,
-    setup_entries,
+    setup,
 )
 from compiler.apply.hosts_state import parse_state, record_text
-from compiler.layout import layout
+from compiler.apply.plan_output import node_document, node_text
 from compiler.pipeline import Build, render
 from tests.support import REFERENCE
 
@@ -29,11 +29,9 @@ def reference() -> Build:
 
 
 def inputs(b: Build):
-    lay = layout(b.spec.vault)
-    desired = node_files(b.artifacts, "node1", lay)
-    users, dirs = setup_entries(
-        (a.kind, a.data) for a in b.artifacts if a.kind in ("sysusers", "tmpfiles")
-    )
+    lay = b.model.layout
+    desired = node_files([a for a in b.artifacts if a.path.startswith("hosts/node1/")], lay)
+    users, dirs = setup(lay)
     return desired, users, dirs
 
 
@@ -49,19 +47,25 @@ def synced(desired: list[DesiredFile], dirs) -> NodeState:
     )
 
 
-def test_the_entries_declare_the_user_and_directories(reference: Build) -> None:
+def test_apply_makes_sure_of_what_the_entries_declare(reference: Build) -> None:
+    """The user and directories apply checks for are those the compiled sysusers.d and
+    tmpfiles.d entries create (read from the files here, as systemd would)."""
     _, users, dirs = inputs(reference)
-    assert users == ["vault"]
-    assert [(d.path, f"{d.mode:04o}", d.owner) for d in dirs][:2] == [
-        ("/etc/vault", "0750", "vault"),
-        ("/etc/vault/tls", "0750", "vault"),
+    files = {a.kind: a.text for a in reference.artifacts if a.path.startswith("hosts/node1/")}
+    declared = [line.split() for line in files["tmpfiles"].splitlines() if line.startswith("d ")]
+    assert [(d.path, f"{d.mode:04o}", d.owner, d.group) for d in dirs] == [
+        (f[1], f[2], f[3], f[4]) for f in declared
     ]
+    assert users == [
+        line.split()[1] for line in files["sysusers"].splitlines() if line.startswith("u ")
+    ]
+    assert users == ["vault"]
 
 
 def test_an_empty_node_gets_everything_in_order(reference: Build) -> None:
     desired, users, dirs = inputs(reference)
     plan = plan_node("node1", "pi@10.0.0.11:22", desired, users, dirs, NodeState())
-    assert plan.lines() == [
+    assert node_text(plan) == [
         "node1 (pi@10.0.0.11:22): 9 to create, 0 to change, 0 to remove; restart vault.service",
         "  + user vault",
         "  + dir /etc/vault 0750 vault:vault",
@@ -85,14 +89,14 @@ def test_an_empty_node_gets_everything_in_order(reference: Build) -> None:
     ]
     assert plan.sysusers == "/etc/sysusers.d/vault.conf"
     assert plan.tmpfiles == "/etc/tmpfiles.d/vault.conf"
-    json.dumps(plan.as_dict())  # JSON-able
+    json.dumps(node_document(plan))  # JSON-able
 
 
 def test_a_node_in_sync_has_nothing_to_do(reference: Build) -> None:
     desired, users, dirs = inputs(reference)
     plan = plan_node("node1", "t", desired, users, dirs, synced(desired, dirs))
     assert not plan.changed
-    assert plan.lines() == ["node1 (t): 0 to create, 0 to change, 0 to remove; up to date"]
+    assert node_text(plan) == ["node1 (t): 0 to create, 0 to change, 0 to remove; up to date"]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +129,7 @@ def test_mode_and_owner_drift_is_fixed_without_a_transfer(reference: Build) -> N
     state.files[key] = Stat(state.files[key].sha256, 0o644, 0, 0)
     state.dirs["/var/lib/vault"] = Stat("-", 0o755, 999, 999)
     plan = plan_node("node1", "t", desired, users, dirs, state)
-    assert plan.lines()[1:] == [
+    assert node_text(plan)[1:] == [
         "  ~ dir /var/lib/vault 0750 vault:vault (mode 0755 -> 0750)",
         "  ~ /etc/vault/vault_main.hcl (mode 0644 -> 0640, owner 0:0 -> vault:vault)",
     ]
@@ -195,8 +199,8 @@ def test_new_certificates_reload_the_server_and_new_keys_rerun_the_unseal_unit(
         ["vault.service"],
         ["vault-unseal.service"],
     )
-    assert plan.lines()[0].endswith("; reload vault.service")
-    assert plan.lines()[-2:] == [
+    assert node_text(plan)[0].endswith("; reload vault.service")
+    assert node_text(plan)[-2:] == [
         "  * systemctl reload vault.service",
         "  * systemctl restart vault-unseal.service (new unseal keys)",
     ]
@@ -213,7 +217,7 @@ def test_a_new_binary_is_an_upgrade_and_says_so(reference: Build) -> None:
     new = DesiredFile(old.path, "2" * 64, 0o755, "root", "root", "binary", "x")
     plan = plan_node("node1", "t", [*desired, new], users, dirs, state)
     assert plan.upgrade
-    assert plan.lines()[0] == (
+    assert node_text(plan)[0] == (
         "node1 (t): 0 to create, 1 to change, 0 to remove; upgrade and restart vault.service"
     )
 
@@ -226,7 +230,7 @@ def test_steps_an_earlier_apply_left_pending_are_planned_again(reference: Build)
     assert plan.changed
     assert plan.files == []
     assert plan.steps == ["daemon-reload", "restart vault.service"]
-    assert plan.lines() == [
+    assert node_text(plan) == [
         "node1 (t): 0 to create, 0 to change, 0 to remove; restart vault.service",
         "  * systemctl daemon-reload",
         "  * systemctl restart vault.service (left pending by an earlier apply)",

@@ -88,32 +88,3 @@ def test_a_changed_node_is_named(tmp_path: Path) -> None:
     now = {"nodes": [{"node": "node1", "files": []}, {"node": "node2", "files": ["x"]}]}
     with pytest.raises(StalePlanError, match=r": stale plan: the plan of node2 changed since"):
         saved_plan.check_hosts(plan, now)
-
-
-def test_vault_changing_during_the_hosts_apply_says_the_hosts_were_applied(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Both sides are checked before the first write; a Vault change in between still stops
-    the Vault side, and the line says what did happen."""
-    from click.testing import CliRunner
-
-    from compiler import cli, cli_apply
-
-    plan = saved(tmp_path)
-    hosts_applied: list[bool] = []
-    checks: list[bool] = []
-
-    def vault_planned(spec: Path, prune: bool, destroy: object, saved_plan_: object) -> None:
-        checks.append(True)
-        if len(checks) == 2:  # the second check, after the hosts
-            raise StalePlanError(str(plan.path), "Vault needs 2 step(s) now, not 1,")
-
-    monkeypatch.setattr(cli_apply, "_vault_planned", vault_planned)
-    monkeypatch.setattr(cli_apply, "_apply_hosts", lambda *a: hosts_applied.append(True))
-    result = CliRunner().invoke(cli.main, ["apply", "x.yaml", "--plan", str(plan.path)])
-    assert (result.exit_code, result.stderr) == (
-        1,
-        f"{plan.path}: stale plan: Vault needs 2 step(s) now, not 1, since it was made; the "
-        f"hosts were applied, Vault was not; run `picluster plan --out {plan.path}` again\n",
-    )
-    assert (hosts_applied, len(checks)) == ([True], 2)

@@ -51,7 +51,7 @@ def spec_data(**vault: Any) -> dict[str, Any]:
 def want(tmp_path: Path, data: dict[str, Any] | None = None, jwt: str | None = JWT) -> Desired:
     shutil.copy(ROOT / "pki" / "vault-ca.crt", tmp_path / "k8s-ca.crt")
     loaded = load(write_spec(tmp_path, data or spec_data()))
-    return desired(loaded.spec, loaded.inputs, jwt, loaded.doc)
+    return desired(loaded.model, jwt, loaded.doc)
 
 
 def sha(text: str) -> str:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.pipeline import Build, render
+from compiler.apply.tree import Tree, current
+from compiler.pipeline import Build, Options, compile_tree, render
 from tests.integration import https, pki, sshd
 from tests.support import write_spec
 
@@ -74,6 +75,12 @@ class World:
 
     def build(self) -> Build:
         return render(write_spec(self.directory, self.spec))
+
+    def tree(self) -> Tree:
+        """The spec compiled into ``out/`` beside it, as apply reads it (a user compiles first)."""
+        spec, out = write_spec(self.directory, self.spec), self.directory / "out"
+        compile_tree(Options(spec_path=spec, out_dir=out, force=True))
+        return current(spec, out)
 
     def set_health(self, status: int) -> None:
         for handler in self.health:

@@ -1,8 +1,13 @@
-"""A stand-in Kubernetes API server on 127.0.0.1, enough for the real ``kubectl get secret``.
+"""A stand-in Kubernetes API server on 127.0.0.1, enough for the real ``kubectl get secret``
+and for the TokenReviews Vault's kubernetes auth sends.
 
 No Kubernetes runs here; this serves the discovery documents kubectl asks for and the Secrets it
 is given, over TLS with a certificate from the test CA, and records each request's bearer token
-so a test can see that kubectl used the kubeconfig's credentials.
+so a test can see that kubectl used the kubeconfig's credentials. ``POST .../tokenreviews``
+answers as the API server does (authentication.k8s.io/v1 TokenReview): the caller's bearer
+must be a service account allowed to create TokenReviews (``delegators``, the subjects of the
+system:auth-delegator bindings a test loads), else 403; a token it issued is authenticated for
+the audiences it was issued for, and only when they meet the review's ``spec.audiences``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ class KubeAPI:
     ca: Path
     secrets: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     tokens: list[str] = field(default_factory=list)
+    # token -> (namespace, service account, uid, audiences): the tokens this "cluster" issued
+    accounts: dict[str, tuple[str, str, str, tuple[str, ...]]] = field(default_factory=dict)
+    delegators: set[tuple[str, str]] = field(default_factory=set)  # (namespace, name)
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # each TokenReview asked
 
     def kubeconfig(self, path: Path, token: str) -> Path:
         """A kubeconfig for this server, trusting the test CA, logging in with ``token``."""
@@ -109,5 +118,64 @@ def running(directory: Path, ca: pki.CA) -> Iterator[KubeAPI]:
                 }
             self.send_json(status, body)
 
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if self.path.split("?", 1)[0] != "/apis/authentication.k8s.io/v1/tokenreviews":
+                self.send_json(404, _status(404, "NotFound", "not found"))
+                return
+            api.reviews.append(body)
+            bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            caller = api.accounts.get(bearer)
+            if caller is None:
+                self.send_json(401, _status(401, "Unauthorized", "Unauthorized"))
+                return
+            if (caller[0], caller[1]) not in api.delegators:
+                user = f"system:serviceaccount:{caller[0]}:{caller[1]}"
+                message = (
+                    f'tokenreviews.authentication.k8s.io is forbidden: User "{user}" cannot '
+                    'create resource "tokenreviews" in API group "authentication.k8s.io" at '
+                    "the cluster scope"
+                )
+                self.send_json(403, _status(403, "Forbidden", message))
+                return
+            spec = body.get("spec", {})
+            found = api.accounts.get(spec.get("token", ""))
+            wanted = spec.get("audiences") or []
+            status: dict[str, Any] = {"authenticated": False}
+            if found is not None:
+                audiences = [a for a in found[3] if not wanted or a in wanted]
+                if audiences:
+                    status = {
+                        "authenticated": True,
+                        "user": {
+                            "username": f"system:serviceaccount:{found[0]}:{found[1]}",
+                            "uid": found[2],
+                        },
+                        "audiences": audiences,
+                    }
+                else:
+                    status["error"] = "token audiences are invalid for the target audiences"
+            self.send_json(
+                201,
+                {
+                    "kind": "TokenReview",
+                    "apiVersion": "authentication.k8s.io/v1",
+                    "spec": spec,
+                    "status": status,
+                },
+            )
+
     with https.serving(port, Handler, cert):
         yield api
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }

@@ -21,7 +21,7 @@ import hvac
 import requests
 from hvac.exceptions import VaultError
 
-from compiler.layout import Layout, api_addr, api_port, layout, local_addr
+from compiler.layout import Layout
 from compiler.pipeline import Build
 from compiler.spec import Node, Vault
 
@@ -116,8 +116,8 @@ def install(build: Build, node_name: str, root: Path, ca: CA) -> Host:
     """Install ``node_name``'s artifacts under ``root``, with a certificate made from its
     generated ``openssl.conf`` and the directories its generated tmpfiles.d entry declares."""
     vault = build.spec.vault
-    node = next(n for n in vault.nodes if n.name == node_name)
-    lay = layout(vault)
+    facts = next(n for n in build.model.nodes if n.name == node_name)
+    node, lay = facts.node, build.model.layout
     relocate = relocator(lay, root)
     prefix = f"hosts/{node_name}/"
     mine = [a for a in build.artifacts if a.path.startswith(prefix)]
@@ -146,8 +146,8 @@ def install(build: Build, node_name: str, root: Path, ca: CA) -> Host:
         node=node,
         root=root,
         layout=lay,
-        url=f"https://{local_addr(vault)}:{api_port(vault, node)}",
-        api_addr=api_addr(vault, node),
+        url=facts.local_api,
+        api_addr=facts.api_addr,
     )
     conf = next(a for a in build.artifacts if a.path == f"pki/{node_name}/openssl.conf")
     cert = server_cert(ca, conf.data, root.parent / f"{root.name}-pki")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from compiler.apply.hosts_apply import apply_hosts, plan_hosts
+from compiler.apply.plan_output import hosts_text
 from compiler.errors import (
     ChecksumError,
     HostAuthError,
@@ -36,8 +37,7 @@ def one(tmp_path: Path) -> Iterator[World]:
 def run(w: World, **kwargs):
     lines: list[str] = []
     result = apply_hosts(
-        w.build(),
-        base_dir=w.directory,
+        w.tree(),
         root=str(w.directory / "roots" / "{node}"),
         progress=lambda node, line: lines.append(f"{node}: {line}"),
         health_timeout=3,
@@ -46,9 +46,15 @@ def run(w: World, **kwargs):
     return result, lines
 
 
+def compiled(w: World) -> str:
+    """The spec written and compiled into out/ beside it, as a user does before apply."""
+    w.tree()
+    return str(w.directory / "picluster.yaml")
+
+
 def plan_lines(w: World) -> list[str]:
     root = str(w.directory / "roots" / "{node}")
-    return plan_hosts(w.build(), base_dir=w.directory, root=root).lines()
+    return hosts_text(plan_hosts(w.tree(), root=root))
 
 
 def tree(root: Path) -> dict[str, tuple[str, int, int]]:
@@ -391,7 +397,7 @@ def test_the_cli_applies_the_hosts_then_reports_no_changes(
 
     monkeypatch.chdir(one.directory)
     root = str(one.directory / "roots" / "{node}")
-    spec = str(write_spec(one.directory, one.spec))
+    spec = compiled(one)
     result = CliRunner().invoke(cli.main, ["apply", spec, "--only", "hosts", "--root", root])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "hosts: applied; restarted on node1"
@@ -416,7 +422,7 @@ def test_a_saved_hosts_plan_runs_as_shown_or_not_at_all(
     monkeypatch.chdir(one.directory)
     root = str(one.directory / "roots" / "{node}")
     saved = str(one.directory / "hosts.plan")
-    spec = str(write_spec(one.directory, one.spec))
+    spec = compiled(one)
     args = ["plan", spec, "--only", "hosts", "--root", root, "--out", saved]
     result = CliRunner().invoke(cli.main, args)
     assert (result.exit_code, result.stderr) == (
@@ -426,6 +432,15 @@ def test_a_saved_hosts_plan_runs_as_shown_or_not_at_all(
 
     one.spec["vault"]["log_level"] = "debug"  # the spec changes after the plan was made
     spec = str(write_spec(one.directory, one.spec))
+    # Not compiled yet: apply pushes only out/, and only when it is what the spec compiles to.
+    result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", saved])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "out/hosts/node1/etc/systemd/system/vault.service: differs (and 1 more): out is not "
+        f"what {spec} compiles to; nothing applied: run `picluster compile` (see `picluster "
+        "compile --check`), then apply\n"
+    )
+    spec = compiled(one)
     result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", saved])
     assert (result.exit_code, result.stdout, result.stderr) == (
         1,
@@ -437,7 +452,7 @@ def test_a_saved_hosts_plan_runs_as_shown_or_not_at_all(
     assert one.nodes[0].calls() == []
 
     del one.spec["vault"]["log_level"]
-    spec = str(write_spec(one.directory, one.spec))
+    spec = compiled(one)
     result = CliRunner().invoke(cli.main, ["apply", spec, "--plan", saved])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "hosts: applied; restarted on node1"
@@ -458,7 +473,7 @@ def test_an_apply_whose_stdout_closes_goes_on_to_its_end(one: World) -> None:
 
     from tests.support import ROOT
 
-    spec = str(write_spec(one.directory, one.spec))
+    spec = compiled(one)
     root = str(one.directory / "roots" / "{node}")
     read, write = os.pipe()
     os.close(read)  # as `head -1` would once it has its line

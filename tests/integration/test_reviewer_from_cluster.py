@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.apply.connection import reviewer_jwt
+from compiler.apply.credentials import reviewer_jwt
 from compiler.check import load
 from compiler.errors import ApplyError, InputError
 from tests.integration import kube_api, pki
@@ -48,7 +48,7 @@ def loaded(tmp_path: Path, **kubernetes: object):
 def test_the_jwt_is_the_token_of_the_reviewer_secret(tmp_path: Path, api: kube_api.KubeAPI) -> None:
     api.secrets[("vault", "vault-auth-secret")] = {"token": base64.b64encode(JWT.encode()).decode()}
     got = loaded(tmp_path)
-    assert reviewer_jwt(got.spec, got.inputs, {}) == JWT
+    assert reviewer_jwt(got.model, {}) == JWT
     assert f"Bearer {LOGIN}" in api.tokens
 
 
@@ -56,7 +56,7 @@ def test_a_missing_secret_is_one_line_naming_it(tmp_path: Path, api: kube_api.Ku
     api.secrets[("vault", "another")] = {}
     got = loaded(tmp_path)
     with pytest.raises(ApplyError) as caught:
-        reviewer_jwt(got.spec, got.inputs, {})
+        reviewer_jwt(got.model, {})
     assert str(caught.value) == (
         "kubectl: cannot read Secret vault/vault-auth-secret: Error from server (NotFound): "
         'secrets "vault-auth-secret" not found'
@@ -69,7 +69,7 @@ def test_a_secret_without_a_jwt_is_refused_without_showing_it(
     api.secrets[("vault", "vault-auth-secret")] = {"token": base64.b64encode(b"hunter2").decode()}
     got = loaded(tmp_path)
     with pytest.raises(InputError) as caught:
-        reviewer_jwt(got.spec, got.inputs, {})
+        reviewer_jwt(got.model, {})
     assert str(caught.value) == (
         "vault.kubernetes_auth.token_reviewer_jwt: Secret vault/vault-auth-secret does not hold"
         " a JWT"

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from compiler import cli
-from compiler.apply.connection import Connection
+from compiler.pipeline import Options, compile_tree
 from tests.support import compile_data, need, write_spec
 
 from . import https
@@ -51,9 +51,13 @@ class Vault:
         return self.server.client(self.root)
 
     def run(self, *args: str, token: str | None = None) -> tuple[int, str, str]:
-        write_spec(self.work, self.data)
+        """``args`` on the spec as the test left it, compiled first (apply needs a current
+        out/), through the CLI."""
+        out = self.work / "out"
+        compile_tree(Options(spec_path=write_spec(self.work, self.data), out_dir=out, force=True))
         env = {"VAULT_TOKEN": token or self.root, "BAO_TOKEN": None, "VAULT_ADDR": None}
-        result = CliRunner().invoke(cli.main, [*args, self.spec, "--only", "vault"], env=env)
+        argv = [*args, self.spec, "--only", "vault", "--tree", str(out)]
+        result = CliRunner().invoke(cli.main, argv, env=env)
         assert self.root not in result.output
         return result.exit_code, result.stdout, result.stderr
 
@@ -103,21 +107,6 @@ def vault(booted: Booted) -> Iterator[Vault]:
     for name in client.sys.list_policies()["data"]["policies"]:
         if name not in ("root", "default"):
             client.sys.delete_policy(name)
-
-
-@pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every request picluster sends that is not a read."""
-    sent: list[tuple[str, str]] = []
-    real = Connection.call
-
-    def call(self: Connection, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        if method not in ("GET", "LIST"):
-            sent.append((method, path))
-        return real(self, method, path, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "call", call)
-    return sent
 
 
 def record(v: Vault) -> dict[str, Any]:
@@ -281,11 +270,12 @@ def test_a_redirect_is_never_followed_with_the_token(tmp_path: Path) -> None:
         }
     }
     spec = write_spec(tmp_path, data)
+    compile_tree(Options(spec_path=spec, out_dir=tmp_path / "out"))
     try:
         with https.serving(tls_port, handler, cert):
             result = CliRunner().invoke(
                 cli.main,
-                ["plan", str(spec), "--only", "vault"],
+                ["plan", str(spec), "--only", "vault", "--tree", str(tmp_path / "out")],
                 env={"VAULT_TOKEN": "hvs.secret-token-value", "BAO_TOKEN": None},
             )
     finally:
@@ -318,8 +308,10 @@ def test_applies_killed_at_random_moments_record_only_what_exists(vault: Vault) 
     vault.data["vault"]["policies"].update(
         {f"many-{i:03d}": [{"path": f"many/{i}/*", "capabilities": ["read"]}] for i in range(200)}
     )
-    write_spec(vault.work, vault.data)
+    out = vault.work / "out"
+    compile_tree(Options(spec_path=write_spec(vault.work, vault.data), out_dir=out, force=True))
     command = [sys.executable, "-m", "compiler", "apply", vault.spec, "--only", "vault"]
+    command += ["--tree", str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VAULT_TOKEN": vault.root}
     rng = random.Random(7)  # noqa: S311 -- fixed: the same moments on every run
     client = vault.client

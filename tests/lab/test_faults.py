@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from compiler.apply.hosts_apply import apply_hosts
+from compiler.apply.tree import current
 from compiler.errors import HostError
-from compiler.pipeline import build
 
 from .cluster import CONFIG, UNIT, Cluster
 
@@ -68,8 +68,7 @@ def test_a_node_lost_during_an_apply_is_one_line_and_a_rerun_converges(cluster: 
 
     with pytest.raises(HostError) as lost:
         apply_hosts(
-            build(cluster.work / "picluster.yaml"),
-            base_dir=cluster.work,
+            current(cluster.work / "picluster.yaml", cluster.work / "out"),
             progress=progress,
             token=cluster.root_token,
         )
