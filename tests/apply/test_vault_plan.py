@@ -496,6 +496,22 @@ def test_an_empty_engine_is_unmounted_by_prune(tmp_path: Path) -> None:
         ({"format": 2, "objects": {"mount": {}}}, "'mount' is not a kind picluster records"),
         ({"format": 2, "objects": [], "jwt_sha256": {}}, "objects and jwt_sha256 must be mappings"),
         (recorded(policy={"ok": "sha256:zz"}), "the fingerprint of policy ok is malformed"),
+        (["policy", "readonly"], "it is not a mapping"),
+        # JSON's true is no format number, though Python's True == 1.
+        ({"format": True}, "format true is not one picluster writes"),
+        # Format 1 recorded a list of names; format 2 never does.
+        (
+            {"format": 2, "objects": {"policy": ["readonly"]}},
+            "the policy entries must be a mapping",
+        ),
+        (
+            {"format": 2, "objects": {}, "jwt_sha256": {"../sys/mounts": "0" * 64}},
+            "'../sys/mounts' is not an auth path",
+        ),
+        (
+            {"format": 2, "objects": {}, "jwt_sha256": {"kubernetes": "not-a-sha256"}},
+            "the JWT fingerprint of kubernetes is malformed",
+        ),
     ],
 )
 def test_a_record_that_picluster_did_not_write_is_refused_as_a_whole(
@@ -508,6 +524,12 @@ def test_a_record_that_picluster_did_not_write_is_refused_as_a_whole(
         "at it (`bao kv get picluster/ownership`); delete it to start afresh, and picluster "
         "then owns nothing"
     )
+
+
+def test_no_record_is_a_record_of_nothing() -> None:
+    """Before the first apply there is no record: picluster owns nothing, so prunes nothing."""
+    empty = ownership.parse(None)
+    assert (empty.count(), empty.jwt) == (0, {})
 
 
 def test_a_record_of_format_1_is_read_and_fingerprinted(tmp_path: Path) -> None:
