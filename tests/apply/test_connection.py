@@ -83,6 +83,26 @@ def test_the_token_comes_from_the_environment_then_the_file(tmp_path: Path) -> N
     assert token(loaded.model, {}) == "s.file"
 
 
+def test_no_token_anywhere_is_one_line_naming_every_source(tmp_path: Path) -> None:
+    """Without a token_file only the environment is asked; an empty file is no token, and a
+    blank variable is as good as unset."""
+    loaded = load(write_spec(tmp_path, minimal()))
+    with pytest.raises(InputError) as none:
+        token(loaded.model, {"VAULT_TOKEN": "  "})
+    assert str(none.value) == (
+        "no Vault token: set VAULT_TOKEN or BAO_TOKEN, or vault.api.token_file"
+    )
+    loaded = load(spec(tmp_path))
+    (tmp_path / "token").write_text("\n")
+    with pytest.raises(InputError) as empty:
+        token(loaded.model, {})
+    assert str(empty.value) == "token: empty (vault.api.token_file)"
+    (tmp_path / "token").write_bytes(b"\xff\xfe")
+    with pytest.raises(InputFileError) as binary:
+        token(loaded.model, {})
+    assert str(binary.value) == "token: not a text file (vault.api.token_file)"
+
+
 def test_the_jwt_is_read_from_its_source_and_never_shown(tmp_path: Path) -> None:
     loaded = load(spec(tmp_path, token_reviewer_jwt={"env": "REVIEWER_JWT"}))
     assert reviewer_jwt(loaded.model, {"REVIEWER_JWT": JWT}) == JWT
