@@ -17,6 +17,7 @@ from compiler.apply.vault_model import JWT_PLACEHOLDER, Current, Plan
 from compiler.apply.vault_plan import plan
 from compiler.check import load
 from compiler.errors import RecordError
+from compiler.pipeline import build
 from tests.support import ROOT, minimal, write_spec
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2YXVsdC1hdXRoIn0.c2lnbmF0dXJl"
@@ -168,6 +169,73 @@ def test_an_empty_server_gets_everything_in_order(tmp_path: Path) -> None:
         "kubernetes_role": {"kubernetes/eso": role_sha(ESO_WRITTEN)},
     }
     assert settled["jwt_sha256"] == {"kubernetes": hashlib.sha256(JWT.encode()).hexdigest()}
+
+
+def test_an_empty_server_is_sent_the_requests_vault_documents(tmp_path: Path) -> None:
+    """Each step is the one request of Vault's HTTP API that makes its object: sys/mounts
+    (enable secrets engine: type, description, options.version), sys/policies/acl (the policy
+    text, exactly as compiled into out/), sys/auth (enable auth method), the kubernetes auth
+    method's config and role endpoints (TTLs in seconds), and KV v2's data/ path."""
+    p = plan(want(tmp_path), Current())
+    compiled = {a.path: a.text for a in build(tmp_path / "picluster.yaml").artifacts}
+    policy = "hosts/node1/etc/vault/policy/{}.hcl"
+    ca = (tmp_path / "k8s-ca.crt").read_text()  # already normalised PEM: one certificate
+    assert [(s.method, s.path, s.body) for s in p.steps] == [
+        (
+            "POST",
+            "sys/mounts/picluster",
+            {
+                "type": "kv",
+                "description": "picluster: which objects picluster created; do not edit",
+                "options": {"version": "2"},
+            },
+        ),
+        (
+            "POST",
+            "sys/mounts/secret",
+            {"type": "kv", "description": "Cluster secrets", "options": {"version": "2"}},
+        ),
+        ("PUT", "sys/policies/acl/readonly", {"policy": compiled[policy.format("readonly")]}),
+        ("PUT", "sys/policies/acl/readwrite", {"policy": compiled[policy.format("readwrite")]}),
+        ("POST", "sys/auth/kubernetes", {"type": "kubernetes"}),
+        (
+            "POST",
+            "auth/kubernetes/config",
+            {
+                "kubernetes_host": "https://10.0.0.10:6443",
+                "kubernetes_ca_cert": ca,
+                "pem_keys": [],
+                "disable_local_ca_jwt": True,
+                "token_reviewer_jwt": JWT_PLACEHOLDER,
+            },
+        ),
+        ("POST", "auth/kubernetes/role/eso", ESO_WRITTEN),
+        ("POST", "picluster/data/ownership", None),
+    ]
+    assert text(p, ADDRESS) == [
+        f"Vault {ADDRESS}: 8 to create, 0 to update, 0 to delete",
+        "  + secrets engine picluster/",
+        "  + secrets engine secret/",
+        '      type: "kv v2"',
+        '      description: "Cluster secrets"',
+        "  + policy readonly",
+        "  + policy readwrite",
+        "  + auth method kubernetes/",
+        '      type: "kubernetes"',
+        "  + kubernetes config auth/kubernetes/config",
+        '      kubernetes_host: "https://10.0.0.10:6443"',
+        f'      kubernetes_ca_cert: "1 certificate(s), sha256 {sha(ca)[7:23]}"',
+        "      disable_local_ca_jwt: true",
+        "      token_reviewer_jwt: (sensitive)",
+        "  + kubernetes role kubernetes/eso",
+        '      bound_service_account_names: ["external-secrets", "eso2"]',
+        '      bound_service_account_namespaces: ["external-secrets"]',
+        '      token_policies: ["readonly"]',
+        "      token_ttl: 86400",
+        '      audience: ""',
+        "  + ownership record picluster/ownership",
+        "      objects: 5",
+    ]
 
 
 def test_a_converged_server_plans_nothing(tmp_path: Path) -> None:
@@ -475,6 +543,52 @@ def test_an_engine_that_holds_keys_is_never_unmounted_by_prune(
         "  - secrets engine secret/ (unmounts it"
         + (f" and destroys its {note.removeprefix('holds ')})" if keys else ")")
     )
+
+
+def test_pruning_an_auth_method_takes_its_roles_with_it(tmp_path: Path) -> None:
+    """Vault's `DELETE sys/auth/:path` disables the method and removes every role under it:
+    the roles get no delete of their own, and the JWT fingerprint of that path is forgotten."""
+    state = converged(want(tmp_path))  # the server as spec_data() left it
+    data = spec_data()
+    del data["vault"]["kubernetes_auth"]
+    data["vault"]["policies"] = {"readonly": data["vault"]["policies"]["readonly"]}
+    d = want(tmp_path, data)
+    p = plan(d, state, prune=True)
+    assert [(s.action, s.method, s.path, s.destroys) for s in p.steps] == [
+        (
+            "delete",
+            "DELETE",
+            "sys/auth/kubernetes",
+            "every role in it goes, and every token it issued is revoked",
+        ),
+        (
+            "delete",
+            "DELETE",
+            "sys/policies/acl/readwrite",
+            "tokens that carry it lose what it grants",
+        ),
+        ("update", "POST", "picluster/data/ownership", ""),
+    ]
+    after = p.record_after.body()["data"]
+    assert after["objects"]["secrets_engine"] == {"secret/": "accessor:kv_2c3d"}
+    assert after["objects"]["policy"] == {"readonly": sha(READONLY)}
+    assert "auth_method" not in after["objects"]
+    assert after["jwt_sha256"] == {}
+
+
+def test_a_mount_made_anew_by_hand_is_no_longer_owned(tmp_path: Path) -> None:
+    """Vault gives every mount a new accessor: an engine unmounted and mounted again by hand
+    is not the one picluster made, so the record lets it go (and a prune could never take it)."""
+    d = want(tmp_path)
+    state = converged(d)
+    state.mounts["secret"] = {**state.mounts["secret"], "accessor": "kv_ffff"}
+    p = plan(d, state)
+    assert summary(p) == [("update", "ownership_record", "picluster/ownership")]
+    assert p.notes == [
+        "secrets engine secret/ was mounted anew by hand since picluster created it; picluster "
+        "no longer counts it as its own"
+    ]
+    assert "secret/" not in p.record_after.objects["secrets_engine"]
 
 
 def test_an_empty_engine_is_unmounted_by_prune(tmp_path: Path) -> None:
