@@ -340,7 +340,7 @@ def test_a_changed_role_sends_every_field(tmp_path: Path) -> None:
     state.roles["kubernetes/eso"]["token_ttl"] = 3600
     [step] = plan(d, state).steps
     assert (step.action, step.path) == ("update", "auth/kubernetes/role/eso")
-    assert step.body == d.roles["kubernetes/eso"]
+    assert step.body == ESO_WRITTEN
     assert [(c.field, c.before, c.after) for c in step.changes] == [("token_ttl", 3600, 86400)]
 
 
@@ -396,7 +396,13 @@ def test_a_rotated_jwt_is_one_update_that_never_shows_it(tmp_path: Path) -> None
     assert config.body is not None
     assert config.body["token_reviewer_jwt"] == JWT_PLACEHOLDER
     # Every field is sent, as Vault resets the ones a write leaves out.
-    assert sorted(config.body) == sorted([*(d.k8s_config or {}), "token_reviewer_jwt"])
+    assert sorted(config.body) == [
+        "disable_local_ca_jwt",
+        "kubernetes_ca_cert",
+        "kubernetes_host",
+        "pem_keys",
+        "token_reviewer_jwt",
+    ]
     shown = "\n".join(text(p, ADDRESS)) + as_json(p, ADDRESS) + repr(p)
     assert rotated not in shown
     assert JWT not in shown

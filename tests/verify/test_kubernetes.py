@@ -428,6 +428,41 @@ def test_a_mapping_where_a_boolean_belongs() -> None:
     ]
 
 
+def test_a_name_is_shown_as_written_not_escaped() -> None:
+    bad = changed(NAMESPACE, metadata={"name": "café"})
+    assert lines(k8s(bad)) == [
+        'kubernetes/vault/namespace-café.yaml: metadata.name: "café" is not a valid DNS label name'
+    ]
+
+
+def test_a_long_value_is_cut_to_sixty_characters() -> None:
+    """A line names the value, not all of it: JSON text past 60 characters ends in '...'."""
+    bad = changed(SERVICE_ACCOUNT, automountServiceAccountToken="x" * 80)
+    shown = '"' + "x" * 56 + "..."
+    assert lines(k8s(bad)) == [
+        "kubernetes/vault/serviceaccount-vault-auth.yaml: automountServiceAccountToken: "
+        f"must be a boolean, not a string ({shown})"
+    ]
+
+
+def test_a_long_message_of_jsonschema_is_cut_to_200_characters() -> None:
+    """ESO's CRD: metadata.name is at most 253 characters; jsonschema's message quotes the
+    whole name, so the line keeps its first 197 characters."""
+    bad = copy.deepcopy(EXTERNAL_SECRET)
+    bad["metadata"]["name"] = "a" * 300
+    (line,) = lines(k8s(bad, "monitoring"))
+    assert line.endswith(".yaml: metadata.name: '" + "a" * 196 + "...")
+
+
+def test_a_required_field_of_a_crd() -> None:
+    """Flux's HelmRepository: spec.url is required."""
+    bad = copy.deepcopy(HELM_REPOSITORY)
+    del bad["spec"]["url"]
+    assert lines(k8s(bad, "flux")) == [
+        "kubernetes/flux/helmrepository-hashicorp.yaml: spec.url: required field missing"
+    ]
+
+
 # --- scope ------------------------------------------------------------------------------------
 
 
@@ -631,6 +666,43 @@ def test_a_values_file_without_its_chart_line() -> None:
     )
     assert lines(artifact) == [
         "kubernetes/a/values.yaml: line 2 must be '# chart: <repo-url> <chart-name> <version>'"
+    ]
+
+
+def test_a_values_file_of_one_line_has_no_chart_line() -> None:
+    artifact = Artifact("kubernetes/a/values.yaml", b"installCRDs: true", 0o644, "helm-values")
+    assert kubernetes.verify_values(artifact) == [
+        Problem(
+            "kubernetes/a/values.yaml",
+            0,
+            0,
+            "",
+            "line 2 must be '# chart: <repo-url> <chart-name> <version>'",
+        )
+    ]
+
+
+def test_a_values_file_that_is_not_utf8_is_one_problem() -> None:
+    """The chart line is read whatever follows it; the YAML is then refused as not UTF-8."""
+    head = HEADER + "# chart: https://charts.example.com external-secrets 1.0.0\n"
+    artifact = Artifact(
+        "kubernetes/eso/values.yaml", head.encode() + b"a: \xff\n", 0o644, "helm-values"
+    )
+    assert kubernetes.verify_values(artifact) == [
+        Problem("kubernetes/eso/values.yaml", 0, 0, "", "not UTF-8")
+    ]
+
+
+def test_an_application_whose_source_is_a_list() -> None:
+    """Argo CD's `source` is one mapping (`sources` is the list): the schema says so, and
+    looking for its chart values does not trip over the list."""
+    bad = copy.deepcopy(APPLICATION)
+    bad["spec"]["source"] = [{"repoURL": "https://charts.external-secrets.io"}]
+    assert lines(k8s(bad, "argocd")) == [
+        "kubernetes/argocd/application-external-secrets.yaml: spec: takes only one of: source, "
+        "sources, sourceHydrator",
+        "kubernetes/argocd/application-external-secrets.yaml: spec.source: must be a mapping, "
+        'not a list ([{"repoURL": "https://charts.external-secrets.io"}])',
     ]
 
 
