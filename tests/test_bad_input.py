@@ -345,6 +345,12 @@ EXPECTED: dict[str, list[str]] = {
         "8:16: vault.tls.local.ca_cert: 66-ca-file-without-a-certificate.txt: holds no PEM "
         "certificate",
     ],
+    "67-k8s-auth-rejected-once": [
+        "10:11: vault.kubernetes_auth.host: expected a string, got 6443; put it in quotes",
+    ],
+    "68-k8s-role-rejected-once": [
+        "12:93: vault.kubernetes_auth.roles.eso.policies: must not be empty",
+    ],
 }
 
 

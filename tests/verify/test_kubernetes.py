@@ -321,6 +321,28 @@ def test_a_name_that_is_no_dns_name() -> None:
     ]
 
 
+def test_most_names_are_dns_subdomains_a_namespace_a_label() -> None:
+    """Kubernetes' naming rules: object names are DNS-1123 subdomains (dots allowed, at most
+    253 characters), a namespace's name a DNS-1123 label (no dots, at most 63)."""
+    dotted_name = changed(TOKEN_SECRET, metadata={"name": "vault.auth-token", "namespace": "vault"})
+    assert lines(k8s(dotted_name)) == []
+    bad = changed(TOKEN_SECRET, metadata={"name": "Vault_Token", "namespace": "vault"})
+    assert lines(k8s(bad)) == [
+        'kubernetes/vault/secret-Vault_Token.yaml: metadata.name: "Vault_Token" is not a valid '
+        "DNS subdomain name"
+    ]
+    longest = changed(TOKEN_SECRET, metadata={"name": "a" * 253, "namespace": "vault"})
+    assert lines(k8s(longest)) == []
+    too_long = changed(TOKEN_SECRET, metadata={"name": "a" * 254, "namespace": "vault"})
+    [line] = lines(k8s(too_long))
+    assert line.endswith("... is not a valid DNS subdomain name")
+    assert lines(k8s(changed(NAMESPACE, metadata={"name": "a" * 63}))) == []
+    [line] = lines(k8s(changed(NAMESPACE, metadata={"name": "a" * 64})))
+    assert line.endswith("... is not a valid DNS label name")
+    [line] = lines(k8s(changed(NAMESPACE, metadata={"name": "vault.ns"})))
+    assert line.endswith('metadata.name: "vault.ns" is not a valid DNS label name')
+
+
 def test_missing_apiversion_and_kind() -> None:
     artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + b"metadata: {}\n", 0o644, "k8s")
     assert lines(artifact) == [
