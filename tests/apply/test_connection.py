@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 from hvac import exceptions as hvac_errors
 
 from compiler.apply.connection import api_path, describe
@@ -39,8 +40,37 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2YXVsdC1hdXRoIn0.c2lnbmF0dXJl"
             hvac_errors.InvalidRequest(errors=["bad policy"]),
             f"{ADDRESS}: PUT sys/policies/acl/x refused: bad policy (400)",
         ),
+        (
+            hvac_errors.VaultNotInitialized(errors=["Vault is not initialized"]),
+            f"{ADDRESS}: not initialised; run `picluster init` first",
+        ),
+        # requests' own exceptions, worded as urllib3 words them on this platform.
+        (
+            requests.exceptions.ConnectionError(
+                "HTTPSConnectionPool(host='vault.example', port=8200): Max retries exceeded "
+                "(Caused by NameResolutionError(\"Failed to resolve 'vault.example' ([Errno -2] "
+                'Name or service not known)"))'
+            ),
+            f"{ADDRESS}: unreachable (the name does not resolve) after 4 attempts",
+        ),
+        (
+            requests.exceptions.ConnectionError(
+                "HTTPSConnectionPool(host='vault.example', port=8200): Max retries exceeded "
+                "(Caused by NewConnectionError('Failed to establish a new connection: [Errno 113] "
+                "No route to host'))"
+            ),
+            f"{ADDRESS}: unreachable (cannot connect) after 4 attempts",
+        ),
+        (
+            requests.exceptions.ReadTimeout("Read timed out. (read timeout=10.0)"),
+            f"{ADDRESS}: no answer within 10s (PUT sys/policies/acl/x)",
+        ),
+        (
+            requests.exceptions.InvalidHeader("Invalid leading whitespace"),
+            f"{ADDRESS}: PUT sys/policies/acl/x failed: InvalidHeader",
+        ),
     ],
-    ids=["5xx", "sealed", "403", "400"],
+    ids=["5xx", "sealed", "403", "400", "501", "no-name", "no-route", "timeout", "other"],
 )
 def test_vault_errors_are_one_line(exc: Exception, line: str) -> None:
     assert describe(ADDRESS, "PUT", "sys/policies/acl/x", "update", exc) == line
