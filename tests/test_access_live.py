@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from compiler.access.builtin import PolicyRule
 from compiler.access.live import Live, compare
 from compiler.access.policy_text import parse
@@ -39,6 +41,23 @@ def test_other_layouts() -> None:
     assert parse('{"path": {"a/*": {"capabilities": ["read"]}}}') == [PolicyRule("a/*", ("read",))]
     assert parse('path "a" <<EOF') is None
     assert parse("name = 1") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'path "a" capabilities = ["read"]',  # no block
+        'path "a" { capabilities = "read" }',  # a string, not a list
+        'path "a" { capabilities = [read] }',  # a bare word in the list
+        'path "a" { capabilities = ["read"]',  # the block never closes
+        "{not json",
+        '{"path": ["a"]}',  # paths as a list
+        '{"path": {"a": {"capabilities": "read"}}}',
+    ],
+)
+def test_a_layout_it_cannot_read_is_none_not_a_guess(text: str) -> None:
+    """What the plan cannot read it says it cannot tell: no rule is guessed from it."""
+    assert parse(text) is None
 
 
 def _roles(policies: list[str]) -> dict[str, dict[str, object]]:

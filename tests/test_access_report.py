@@ -96,3 +96,29 @@ def test_an_idle_role_and_a_write_grant_are_flagged(tmp_path: Path) -> None:
         "external-secrets",
         "kube-prom-stack",
     ]
+
+
+def test_a_grant_of_everything_and_one_nobody_reads_are_flagged(tmp_path: Path) -> None:
+    """`*` alone matches every path (Vault's glob on the empty prefix); a rule for a path no
+    consumer of the role reads is a grant nobody needs."""
+    data = _reference()
+    data["vault"]["policies"]["readonly"] = [
+        {"path": "*", "capabilities": ["read"]},
+        {"path": "secret/data/other", "capabilities": ["read"]},
+    ]
+    shutil.copytree(ROOT / "pki", tmp_path / "pki")
+    document = json.loads(run(str(write_spec(tmp_path, data)), "--output", "json").stdout)
+    assert [f["message"] for f in document["flags"] if f["role"] == "external-secrets"] == [
+        "role 'external-secrets': '*' in policy 'readonly' covers the whole mount 'everything'; "
+        "its consumers read only the paths listed for it",
+        "role 'external-secrets': 'secret/data/other' in policy 'readonly' grants what none of "
+        "its consumers reads",
+    ]
+
+
+def test_without_kubernetes_auth_nobody_logs_in(tmp_path: Path) -> None:
+    data = _reference()
+    del data["vault"]["kubernetes_auth"], data["kubernetes"], data["monitoring"]
+    shutil.copytree(ROOT / "pki", tmp_path / "pki")
+    document = json.loads(run(str(write_spec(tmp_path, data)), "--output", "json").stdout)
+    assert (document["identities"], document["flags"]) == ([], [])

@@ -30,6 +30,12 @@ CAPABILITIES = "create, read, update, patch, delete, list, sudo, deny, subscribe
 PATH_CHARS = "a path may hold only letters, digits and . _ @ + - between slashes"
 ESO_NS = "role 'external-secrets' does not bind the store's namespace 'external-secrets'"
 DNS_LABEL = "a DNS-1123 label (a-z, 0-9, '-'; at most 63)"
+# Every key `vault:` takes, in the order the unknown-key message lists them.
+VAULT_KEYS = (
+    "distribution, version, arch, user, api_port, cluster_port, listen_address, log_level, "
+    "paths, nodes, tls, storage, telemetry, unseal, secrets_engines, policies, kubernetes_auth, "
+    "api, install"
+)
 BOMB = f"the aliases here expand to more than {MAX_NODES} values (an alias bomb?)"
 
 # Case name (file stem) -> the stderr lines, without the leading "FILE:".
@@ -306,6 +312,45 @@ EXPECTED: dict[str, list[str]] = {
         "8:16: vault.tls.local.ca_cert: 51-k8s-ca-is-a-key.pem: holds a private key; "
         "only the CA certificate may be named here",
     ],
+    "61-number-out-of-range-and-name-unquoted": [
+        "4:13: vault.api_port: 0 is too small; the minimum is 1",
+        "6:14: vault.nodes[0].name: expected a string, got 5; put it in quotes",
+    ],
+    # One listener per port: the server cannot bind its cluster port where its API listens.
+    "62-same-ports-and-capability-twice": [
+        "5:7: vault.nodes[0]: api port and cluster port must differ",
+        "8:47: vault.policies.readonly[0].capabilities: capability 'read' listed twice",
+    ],
+    "63-k8s-secret-references": [
+        "9:28: vault.secrets_engines[1].version: 3 is not one of: 1, 2",
+        "26:86: kubernetes.external_secrets.stores[2].kv_version: 5 is not one of: 1, 2",
+        "29:16: kubernetes.external_secrets.secrets[1].name: ExternalSecret apps/db is declared "
+        "twice",
+        # ESO: a SecretStore serves only ExternalSecrets of its own namespace.
+        "30:44: kubernetes.external_secrets.secrets[2].store: SecretStore 'team' is in "
+        "namespace 'apps'; an ExternalSecret in 'web' cannot use it",
+        "34:11: monitoring.prometheus.role: unknown role 'metrics'; defined: apps",
+    ],
+    "64-keys-and-values-yaml-reads-otherwise": [
+        "4:12: vault.version: expected a string, got 1.2; put it in quotes",
+        f"7:3: vault.null: unknown key 'null'; expected one of: {VAULT_KEYS}",
+        f"8:3: vault.true: unknown key 'true'; expected one of: {VAULT_KEYS}",
+    ],
+    "65-ca-files-that-are-no-pem": [
+        "9:16: vault.tls.local.ca_cert: 65-ca-files-that-are-no-pem.der: not a PEM text file",
+        "12:14: vault.kubernetes_auth.ca_cert: 65-ca-files-that-are-no-pem.crt: holds a "
+        "malformed PEM certificate",
+    ],
+    "66-ca-file-without-a-certificate": [
+        "8:16: vault.tls.local.ca_cert: 66-ca-file-without-a-certificate.txt: holds no PEM "
+        "certificate",
+    ],
+    "67-k8s-auth-rejected-once": [
+        "10:11: vault.kubernetes_auth.host: expected a string, got 6443; put it in quotes",
+    ],
+    "68-k8s-role-rejected-once": [
+        "12:93: vault.kubernetes_auth.roles.eso.policies: must not be empty",
+    ],
 }
 
 
@@ -357,6 +402,12 @@ def test_missing_spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     result = run(tmp_path, monkeypatch, "compile", "nowhere/picluster.yaml", "-o", "out")
     assert_rejected(result, ["nowhere/picluster.yaml: no such file"])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_directory_given_as_the_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "specs").mkdir()
+    result = run(tmp_path, monkeypatch, "validate", "specs")
+    assert_rejected(result, ["specs: is a directory, expected a spec file"])
 
 
 def test_alias_bomb_is_cut_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

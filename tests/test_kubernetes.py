@@ -244,3 +244,28 @@ def test_chart_values_from_the_spec_merge_over_the_derived_ones(tmp_path: Path) 
         },
         "injector": {"enabled": True, "replicas": 2},
     }
+
+
+def test_an_injector_in_its_own_namespace_is_an_app_of_its_own(tmp_path: Path) -> None:
+    """The auth objects stay in vault_auth's namespace; the chart goes where the injector
+    runs, with that namespace made for it."""
+    b = flavour(tmp_path, "plain", injector={"namespace": "vault-injector", "release": "vault"})
+    paths = {a.path for a in b.artifacts if a.path.startswith("kubernetes/vault")}
+    assert {p for p in paths if p.startswith("kubernetes/vault-injector/")} == {
+        "kubernetes/vault-injector/kustomization.yaml",
+        "kubernetes/vault-injector/namespace-vault-injector.yaml",
+        "kubernetes/vault-injector/values.yaml",
+    }
+    assert "kubernetes/vault/values.yaml" not in paths
+    assert "kubernetes/vault/serviceaccount-vault-auth.yaml" in paths
+
+
+def test_without_an_injector_only_the_auth_objects_are_written(tmp_path: Path) -> None:
+    """`injector: null` turns the chart off (the default is the chart's injector)."""
+    data = copy.deepcopy(reference_data())
+    data["kubernetes"]["injector"] = None
+    shutil.copytree(ROOT / "pki", tmp_path / "pki")
+    b = compile_data(tmp_path, data)
+    kinds = {doc["kind"] for path, doc in objects(b) if path.startswith("kubernetes/vault/")}
+    assert "HelmRelease" not in kinds
+    assert {"Namespace", "ServiceAccount", "ClusterRoleBinding", "Secret"} <= kinds

@@ -411,3 +411,12 @@ def test_text_the_scanner_does_not_read_is_compared_as_it_is() -> None:
         assert normalised_policy(raw) == raw
     pairs = itertools.combinations(['path "a" {}', "path 'a' {}", 'path "a" {} ${'], 2)
     assert all(normalised_policy(a) != normalised_policy(b) for a, b in pairs)
+
+
+def test_stray_commas_in_a_list_are_no_change() -> None:
+    """The server's HCL1 parser skips a comma where no list item stands: `bao policy fmt`
+    writes this text as the plain layout below."""
+    loose = 'path "a" { capabilities = [,"read",,"list",] }'
+    plain = 'path "a" {\n  capabilities = ["read", "list"]\n}\n'
+    assert normalised_policy(loose) == normalised_policy(plain)
+    assert normalised_policy(loose) != normalised_policy(plain.replace('"list"', '"update"'))

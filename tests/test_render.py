@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from compiler import render
-from compiler.errors import SpecError
+from compiler.errors import RenderError, SpecError
 from compiler.verify import external
 from tests.support import compile_data, minimal, need
 
@@ -154,3 +154,20 @@ def test_openssl_values_are_read_back_literally(tmp_path: Path) -> None:
 def test_openssl_value_refuses_a_line_break() -> None:
     with pytest.raises(ValueError, match="line break"):
         render.openssl_value("a\n[evil]")
+
+
+def test_a_template_that_fails_names_its_own_line() -> None:
+    """StrictUndefined: a value the template uses but was not given stops the render, named
+    with the template's line that uses it (a picluster bug, never silent empty text)."""
+    template = (render.templates_dir() / "policy.hcl.j2").read_text().splitlines()
+    line = next(n for n, text in enumerate(template, 1) if "in rules" in text)
+    with pytest.raises(RenderError) as caught:
+        render.render("policy.hcl.j2", source="picluster.yaml", name="p")
+    assert str(caught.value) == f"policy.hcl.j2:{line}: 'rules' is undefined"
+
+
+def test_a_missing_template_is_a_render_error() -> None:
+    with pytest.raises(RenderError) as caught:
+        render.render("no-such.j2", source="picluster.yaml")
+    assert (caught.value.template, caught.value.line) == ("no-such.j2", None)
+    assert str(caught.value).startswith("no-such.j2: 'no-such.j2' not found in search path")

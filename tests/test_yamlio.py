@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import yaml
 
 from compiler import yamlio
+from compiler.errors import SpecError
 
 # Strings a YAML 1.2 writer may leave plain but a YAML 1.1 reader turns into something else.
 AMBIGUOUS = [
@@ -92,3 +95,20 @@ def test_a_pem_certificate_is_a_literal_block() -> None:
     text = yamlio.dump({"ca.crt": pem}).decode()
     assert text == "ca.crt: |\n  -----BEGIN CERTIFICATE-----\n  MIIB\n  -----END CERTIFICATE-----\n"
     assert yaml.safe_load(text) == {"ca.crt": pem}
+
+
+def test_a_control_character_is_refused_where_it_is() -> None:
+    """YAML 1.2 allows no C0 control character but tab, LF and CR (its c-printable)."""
+    with pytest.raises(SpecError) as caught:
+        yamlio.load("vault:\n  version: \x07x\n", "s.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "s.yaml:2:12: the character U+0007 is not allowed in YAML"
+    ]
+
+
+def test_parse_without_libyaml_reads_the_same_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PyYAML, ruamel's pure parser reads generated YAML back, in its own words."""
+    monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` raises ImportError
+    assert yamlio.parse("a: [1, 2]\n---\nb: x\n") == [{"a": [1, 2]}, {"b": "x"}]
+    with pytest.raises(ValueError, match=r"^line 2: mapping values are not allowed here$"):
+        yamlio.parse("a: 1\nb: c: d\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 from hvac import exceptions as hvac_errors
 
 from compiler.apply.connection import api_path, describe
@@ -39,8 +40,37 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2YXVsdC1hdXRoIn0.c2lnbmF0dXJl"
             hvac_errors.InvalidRequest(errors=["bad policy"]),
             f"{ADDRESS}: PUT sys/policies/acl/x refused: bad policy (400)",
         ),
+        (
+            hvac_errors.VaultNotInitialized(errors=["Vault is not initialized"]),
+            f"{ADDRESS}: not initialised; run `picluster init` first",
+        ),
+        # requests' own exceptions, worded as urllib3 words them on this platform.
+        (
+            requests.exceptions.ConnectionError(
+                "HTTPSConnectionPool(host='vault.example', port=8200): Max retries exceeded "
+                "(Caused by NameResolutionError(\"Failed to resolve 'vault.example' ([Errno -2] "
+                'Name or service not known)"))'
+            ),
+            f"{ADDRESS}: unreachable (the name does not resolve) after 4 attempts",
+        ),
+        (
+            requests.exceptions.ConnectionError(
+                "HTTPSConnectionPool(host='vault.example', port=8200): Max retries exceeded "
+                "(Caused by NewConnectionError('Failed to establish a new connection: [Errno 113] "
+                "No route to host'))"
+            ),
+            f"{ADDRESS}: unreachable (cannot connect) after 4 attempts",
+        ),
+        (
+            requests.exceptions.ReadTimeout("Read timed out. (read timeout=10.0)"),
+            f"{ADDRESS}: no answer within 10s (PUT sys/policies/acl/x)",
+        ),
+        (
+            requests.exceptions.InvalidHeader("Invalid leading whitespace"),
+            f"{ADDRESS}: PUT sys/policies/acl/x failed: InvalidHeader",
+        ),
     ],
-    ids=["5xx", "sealed", "403", "400"],
+    ids=["5xx", "sealed", "403", "400", "501", "no-name", "no-route", "timeout", "other"],
 )
 def test_vault_errors_are_one_line(exc: Exception, line: str) -> None:
     assert describe(ADDRESS, "PUT", "sys/policies/acl/x", "update", exc) == line
@@ -81,6 +111,26 @@ def test_the_token_comes_from_the_environment_then_the_file(tmp_path: Path) -> N
         token(loaded.model, {})
     (tmp_path / "token").write_text("s.file\n")
     assert token(loaded.model, {}) == "s.file"
+
+
+def test_no_token_anywhere_is_one_line_naming_every_source(tmp_path: Path) -> None:
+    """Without a token_file only the environment is asked; an empty file is no token, and a
+    blank variable is as good as unset."""
+    loaded = load(write_spec(tmp_path, minimal()))
+    with pytest.raises(InputError) as none:
+        token(loaded.model, {"VAULT_TOKEN": "  "})
+    assert str(none.value) == (
+        "no Vault token: set VAULT_TOKEN or BAO_TOKEN, or vault.api.token_file"
+    )
+    loaded = load(spec(tmp_path))
+    (tmp_path / "token").write_text("\n")
+    with pytest.raises(InputError) as empty:
+        token(loaded.model, {})
+    assert str(empty.value) == "token: empty (vault.api.token_file)"
+    (tmp_path / "token").write_bytes(b"\xff\xfe")
+    with pytest.raises(InputFileError) as binary:
+        token(loaded.model, {})
+    assert str(binary.value) == "token: not a text file (vault.api.token_file)"
 
 
 def test_the_jwt_is_read_from_its_source_and_never_shown(tmp_path: Path) -> None:

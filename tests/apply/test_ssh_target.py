@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import socket
 from pathlib import Path
 
-from compiler.apply.ssh import target
+import pytest
+
+from compiler.apply.ssh import Target, connect, target
+from compiler.errors import HostUnreachableError
 from compiler.spec import Node
 
 CONFIG = """\
@@ -65,3 +69,14 @@ def test_without_either_the_address_port_22_and_you(tmp_path: Path) -> None:
         None,
         Path.home() / ".ssh" / "known_hosts",
     )
+
+
+def test_a_node_that_refuses_the_connection_is_one_line(tmp_path: Path) -> None:
+    """Nothing listens on the port (a port of 127.0.0.1 this test held, then closed)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+    login = Target("node1", "127.0.0.1", port, "root", None, tmp_path / "known_hosts")
+    with pytest.raises(HostUnreachableError) as caught:
+        connect(login, timeout=5)
+    assert str(caught.value) == f"node1 (root@127.0.0.1:{port}): unreachable (connection refused)"

@@ -17,6 +17,7 @@ from compiler.apply.vault_model import JWT_PLACEHOLDER, Current, Plan
 from compiler.apply.vault_plan import plan
 from compiler.check import load
 from compiler.errors import RecordError
+from compiler.pipeline import build
 from tests.support import ROOT, minimal, write_spec
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ2YXVsdC1hdXRoIn0.c2lnbmF0dXJl"
@@ -170,6 +171,73 @@ def test_an_empty_server_gets_everything_in_order(tmp_path: Path) -> None:
     assert settled["jwt_sha256"] == {"kubernetes": hashlib.sha256(JWT.encode()).hexdigest()}
 
 
+def test_an_empty_server_is_sent_the_requests_vault_documents(tmp_path: Path) -> None:
+    """Each step is the one request of Vault's HTTP API that makes its object: sys/mounts
+    (enable secrets engine: type, description, options.version), sys/policies/acl (the policy
+    text, exactly as compiled into out/), sys/auth (enable auth method), the kubernetes auth
+    method's config and role endpoints (TTLs in seconds), and KV v2's data/ path."""
+    p = plan(want(tmp_path), Current())
+    compiled = {a.path: a.text for a in build(tmp_path / "picluster.yaml").artifacts}
+    policy = "hosts/node1/etc/vault/policy/{}.hcl"
+    ca = (tmp_path / "k8s-ca.crt").read_text()  # already normalised PEM: one certificate
+    assert [(s.method, s.path, s.body) for s in p.steps] == [
+        (
+            "POST",
+            "sys/mounts/picluster",
+            {
+                "type": "kv",
+                "description": "picluster: which objects picluster created; do not edit",
+                "options": {"version": "2"},
+            },
+        ),
+        (
+            "POST",
+            "sys/mounts/secret",
+            {"type": "kv", "description": "Cluster secrets", "options": {"version": "2"}},
+        ),
+        ("PUT", "sys/policies/acl/readonly", {"policy": compiled[policy.format("readonly")]}),
+        ("PUT", "sys/policies/acl/readwrite", {"policy": compiled[policy.format("readwrite")]}),
+        ("POST", "sys/auth/kubernetes", {"type": "kubernetes"}),
+        (
+            "POST",
+            "auth/kubernetes/config",
+            {
+                "kubernetes_host": "https://10.0.0.10:6443",
+                "kubernetes_ca_cert": ca,
+                "pem_keys": [],
+                "disable_local_ca_jwt": True,
+                "token_reviewer_jwt": JWT_PLACEHOLDER,
+            },
+        ),
+        ("POST", "auth/kubernetes/role/eso", ESO_WRITTEN),
+        ("POST", "picluster/data/ownership", None),
+    ]
+    assert text(p, ADDRESS) == [
+        f"Vault {ADDRESS}: 8 to create, 0 to update, 0 to delete",
+        "  + secrets engine picluster/",
+        "  + secrets engine secret/",
+        '      type: "kv v2"',
+        '      description: "Cluster secrets"',
+        "  + policy readonly",
+        "  + policy readwrite",
+        "  + auth method kubernetes/",
+        '      type: "kubernetes"',
+        "  + kubernetes config auth/kubernetes/config",
+        '      kubernetes_host: "https://10.0.0.10:6443"',
+        f'      kubernetes_ca_cert: "1 certificate(s), sha256 {sha(ca)[7:23]}"',
+        "      disable_local_ca_jwt: true",
+        "      token_reviewer_jwt: (sensitive)",
+        "  + kubernetes role kubernetes/eso",
+        '      bound_service_account_names: ["external-secrets", "eso2"]',
+        '      bound_service_account_namespaces: ["external-secrets"]',
+        '      token_policies: ["readonly"]',
+        "      token_ttl: 86400",
+        '      audience: ""',
+        "  + ownership record picluster/ownership",
+        "      objects: 5",
+    ]
+
+
 def test_a_converged_server_plans_nothing(tmp_path: Path) -> None:
     d = want(tmp_path)
     p = plan(d, converged(d))
@@ -272,7 +340,7 @@ def test_a_changed_role_sends_every_field(tmp_path: Path) -> None:
     state.roles["kubernetes/eso"]["token_ttl"] = 3600
     [step] = plan(d, state).steps
     assert (step.action, step.path) == ("update", "auth/kubernetes/role/eso")
-    assert step.body == d.roles["kubernetes/eso"]
+    assert step.body == ESO_WRITTEN
     assert [(c.field, c.before, c.after) for c in step.changes] == [("token_ttl", 3600, 86400)]
 
 
@@ -328,7 +396,13 @@ def test_a_rotated_jwt_is_one_update_that_never_shows_it(tmp_path: Path) -> None
     assert config.body is not None
     assert config.body["token_reviewer_jwt"] == JWT_PLACEHOLDER
     # Every field is sent, as Vault resets the ones a write leaves out.
-    assert sorted(config.body) == sorted([*(d.k8s_config or {}), "token_reviewer_jwt"])
+    assert sorted(config.body) == [
+        "disable_local_ca_jwt",
+        "kubernetes_ca_cert",
+        "kubernetes_host",
+        "pem_keys",
+        "token_reviewer_jwt",
+    ]
     shown = "\n".join(text(p, ADDRESS)) + as_json(p, ADDRESS) + repr(p)
     assert rotated not in shown
     assert JWT not in shown
@@ -477,6 +551,52 @@ def test_an_engine_that_holds_keys_is_never_unmounted_by_prune(
     )
 
 
+def test_pruning_an_auth_method_takes_its_roles_with_it(tmp_path: Path) -> None:
+    """Vault's `DELETE sys/auth/:path` disables the method and removes every role under it:
+    the roles get no delete of their own, and the JWT fingerprint of that path is forgotten."""
+    state = converged(want(tmp_path))  # the server as spec_data() left it
+    data = spec_data()
+    del data["vault"]["kubernetes_auth"]
+    data["vault"]["policies"] = {"readonly": data["vault"]["policies"]["readonly"]}
+    d = want(tmp_path, data)
+    p = plan(d, state, prune=True)
+    assert [(s.action, s.method, s.path, s.destroys) for s in p.steps] == [
+        (
+            "delete",
+            "DELETE",
+            "sys/auth/kubernetes",
+            "every role in it goes, and every token it issued is revoked",
+        ),
+        (
+            "delete",
+            "DELETE",
+            "sys/policies/acl/readwrite",
+            "tokens that carry it lose what it grants",
+        ),
+        ("update", "POST", "picluster/data/ownership", ""),
+    ]
+    after = p.record_after.body()["data"]
+    assert after["objects"]["secrets_engine"] == {"secret/": "accessor:kv_2c3d"}
+    assert after["objects"]["policy"] == {"readonly": sha(READONLY)}
+    assert "auth_method" not in after["objects"]
+    assert after["jwt_sha256"] == {}
+
+
+def test_a_mount_made_anew_by_hand_is_no_longer_owned(tmp_path: Path) -> None:
+    """Vault gives every mount a new accessor: an engine unmounted and mounted again by hand
+    is not the one picluster made, so the record lets it go (and a prune could never take it)."""
+    d = want(tmp_path)
+    state = converged(d)
+    state.mounts["secret"] = {**state.mounts["secret"], "accessor": "kv_ffff"}
+    p = plan(d, state)
+    assert summary(p) == [("update", "ownership_record", "picluster/ownership")]
+    assert p.notes == [
+        "secrets engine secret/ was mounted anew by hand since picluster created it; picluster "
+        "no longer counts it as its own"
+    ]
+    assert "secret/" not in p.record_after.objects["secrets_engine"]
+
+
 def test_an_empty_engine_is_unmounted_by_prune(tmp_path: Path) -> None:
     data = spec_data(secrets_engines=[])
     d = want(tmp_path, data)
@@ -496,6 +616,22 @@ def test_an_empty_engine_is_unmounted_by_prune(tmp_path: Path) -> None:
         ({"format": 2, "objects": {"mount": {}}}, "'mount' is not a kind picluster records"),
         ({"format": 2, "objects": [], "jwt_sha256": {}}, "objects and jwt_sha256 must be mappings"),
         (recorded(policy={"ok": "sha256:zz"}), "the fingerprint of policy ok is malformed"),
+        (["policy", "readonly"], "it is not a mapping"),
+        # JSON's true is no format number, though Python's True == 1.
+        ({"format": True}, "format true is not one picluster writes"),
+        # Format 1 recorded a list of names; format 2 never does.
+        (
+            {"format": 2, "objects": {"policy": ["readonly"]}},
+            "the policy entries must be a mapping",
+        ),
+        (
+            {"format": 2, "objects": {}, "jwt_sha256": {"../sys/mounts": "0" * 64}},
+            "'../sys/mounts' is not an auth path",
+        ),
+        (
+            {"format": 2, "objects": {}, "jwt_sha256": {"kubernetes": "not-a-sha256"}},
+            "the JWT fingerprint of kubernetes is malformed",
+        ),
     ],
 )
 def test_a_record_that_picluster_did_not_write_is_refused_as_a_whole(
@@ -508,6 +644,12 @@ def test_a_record_that_picluster_did_not_write_is_refused_as_a_whole(
         "at it (`bao kv get picluster/ownership`); delete it to start afresh, and picluster "
         "then owns nothing"
     )
+
+
+def test_no_record_is_a_record_of_nothing() -> None:
+    """Before the first apply there is no record: picluster owns nothing, so prunes nothing."""
+    empty = ownership.parse(None)
+    assert (empty.count(), empty.jwt) == (0, {})
 
 
 def test_a_record_of_format_1_is_read_and_fingerprinted(tmp_path: Path) -> None:

@@ -52,6 +52,8 @@ def test_a_script_without_its_shebang_is_refused() -> None:
 
 def test_a_script_that_is_not_executable_is_refused() -> None:
     assert problems("s.sh", GOOD_SCRIPT, "shell", 0o644) == ["a shell script must be executable"]
+    # Its owner's bit is the one git keeps and the manifest records: others' bits do not count.
+    assert problems("s.sh", GOOD_SCRIPT, "shell", 0o655) == ["a shell script must be executable"]
 
 
 def test_every_text_file_carries_the_header() -> None:

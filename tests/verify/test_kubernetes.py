@@ -321,6 +321,28 @@ def test_a_name_that_is_no_dns_name() -> None:
     ]
 
 
+def test_most_names_are_dns_subdomains_a_namespace_a_label() -> None:
+    """Kubernetes' naming rules: object names are DNS-1123 subdomains (dots allowed, at most
+    253 characters), a namespace's name a DNS-1123 label (no dots, at most 63)."""
+    dotted_name = changed(TOKEN_SECRET, metadata={"name": "vault.auth-token", "namespace": "vault"})
+    assert lines(k8s(dotted_name)) == []
+    bad = changed(TOKEN_SECRET, metadata={"name": "Vault_Token", "namespace": "vault"})
+    assert lines(k8s(bad)) == [
+        'kubernetes/vault/secret-Vault_Token.yaml: metadata.name: "Vault_Token" is not a valid '
+        "DNS subdomain name"
+    ]
+    longest = changed(TOKEN_SECRET, metadata={"name": "a" * 253, "namespace": "vault"})
+    assert lines(k8s(longest)) == []
+    too_long = changed(TOKEN_SECRET, metadata={"name": "a" * 254, "namespace": "vault"})
+    [line] = lines(k8s(too_long))
+    assert line.endswith("... is not a valid DNS subdomain name")
+    assert lines(k8s(changed(NAMESPACE, metadata={"name": "a" * 63}))) == []
+    [line] = lines(k8s(changed(NAMESPACE, metadata={"name": "a" * 64})))
+    assert line.endswith("... is not a valid DNS label name")
+    [line] = lines(k8s(changed(NAMESPACE, metadata={"name": "vault.ns"})))
+    assert line.endswith('metadata.name: "vault.ns" is not a valid DNS label name')
+
+
 def test_missing_apiversion_and_kind() -> None:
     artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + b"metadata: {}\n", 0o644, "k8s")
     assert lines(artifact) == [
@@ -345,6 +367,122 @@ def test_two_documents_in_one_file() -> None:
     )
     (line,) = lines(artifact)
     assert line.endswith(": 2 YAML documents; one object per file")
+
+
+@pytest.mark.parametrize(
+    ("document", "found"),
+    [
+        (b"- a\n", "a list"),
+        (b"3\n", "an integer"),
+        (b"1.5\n", "a number"),
+        (b"true\n", "a boolean"),
+        (b"null\n", "null"),
+        (b"text\n", "a string"),
+    ],
+)
+def test_a_document_that_is_no_mapping(document: bytes, found: str) -> None:
+    """A Kubernetes object is a mapping; YAML's other kinds of node are named as YAML has them."""
+    artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + document, 0o644, "k8s")
+    assert lines(artifact) == [f"kubernetes/a/x.yaml: the document is {found}; expected a mapping"]
+
+
+def test_a_comment_only_file_is_an_empty_object() -> None:
+    """Nothing but comments is no object at all: the fields every object needs are missing."""
+    artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + b"# nothing\n", 0o644, "k8s")
+    assert lines(artifact) == [
+        "kubernetes/a/x.yaml: apiVersion: required field missing",
+        "kubernetes/a/x.yaml: kind: required field missing",
+    ]
+
+
+def test_an_object_that_is_not_utf8() -> None:
+    artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + b"kind: \xff\n", 0o644, "k8s")
+    assert kubernetes.verify_object(artifact) == [
+        Problem("kubernetes/a/x.yaml", 0, 0, "", "not UTF-8")
+    ]
+
+
+def test_a_built_in_kind_without_metadata_or_name() -> None:
+    """Every object needs metadata.name (the API server refuses one without it); the built-in
+    schemas leave both free, so the verifier says so itself."""
+    bare = {"apiVersion": "v1", "kind": "ServiceAccount"}
+    nameless = {**bare, "metadata": {"namespace": "vault"}}
+    assert lines(
+        Artifact("kubernetes/vault/sa.yaml", HEADER.encode() + dump(bare), 0o644, "k8s")
+    ) == ["kubernetes/vault/sa.yaml: metadata: required field missing"]
+    assert lines(
+        Artifact("kubernetes/vault/sa.yaml", HEADER.encode() + dump(nameless), 0o644, "k8s")
+    ) == ["kubernetes/vault/sa.yaml: metadata.name: required field missing"]
+
+
+def test_metadata_that_is_not_a_mapping() -> None:
+    bad = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": "vault-auth"}
+    artifact = Artifact("kubernetes/vault/sa.yaml", HEADER.encode() + dump(bad), 0o644, "k8s")
+    assert lines(artifact) == [
+        'kubernetes/vault/sa.yaml: metadata: must be a mapping, not a string ("vault-auth")'
+    ]
+
+
+def test_a_namespace_that_is_no_dns_label() -> None:
+    """A namespace name is a DNS-1123 label: lower case only."""
+    bad = changed(SERVICE_ACCOUNT, metadata={"name": "vault-auth", "namespace": "Vault"})
+    assert lines(k8s(bad)) == [
+        'kubernetes/vault/serviceaccount-vault-auth.yaml: metadata.namespace: "Vault" '
+        "is not a DNS label"
+    ]
+
+
+def test_a_kind_name_that_cannot_be_a_kind() -> None:
+    """A kind is a CamelCase word: one with a dash names no schema file, whatever exists."""
+    version = ".".join(k8s_schemas.kubernetes_version().split(".")[:2])
+    bad = {"apiVersion": "v1", "kind": "Name-Space", "metadata": {"name": "x"}}
+    assert lines(k8s(bad)) == [
+        f"kubernetes/vault/name-space-x.yaml: kind: Kubernetes {version} has no kind Name-Space "
+        "in v1"
+    ]
+
+
+def test_a_mapping_where_a_boolean_belongs() -> None:
+    bad = changed(SERVICE_ACCOUNT, automountServiceAccountToken={"a": 1})
+    assert lines(k8s(bad)) == [
+        "kubernetes/vault/serviceaccount-vault-auth.yaml: automountServiceAccountToken: "
+        'must be a boolean, not a mapping ({"a": 1})'
+    ]
+
+
+def test_a_name_is_shown_as_written_not_escaped() -> None:
+    bad = changed(NAMESPACE, metadata={"name": "café"})
+    assert lines(k8s(bad)) == [
+        'kubernetes/vault/namespace-café.yaml: metadata.name: "café" is not a valid DNS label name'
+    ]
+
+
+def test_a_long_value_is_cut_to_sixty_characters() -> None:
+    """A line names the value, not all of it: JSON text past 60 characters ends in '...'."""
+    bad = changed(SERVICE_ACCOUNT, automountServiceAccountToken="x" * 80)
+    shown = '"' + "x" * 56 + "..."
+    assert lines(k8s(bad)) == [
+        "kubernetes/vault/serviceaccount-vault-auth.yaml: automountServiceAccountToken: "
+        f"must be a boolean, not a string ({shown})"
+    ]
+
+
+def test_a_long_message_of_jsonschema_is_cut_to_200_characters() -> None:
+    """ESO's CRD: metadata.name is at most 253 characters; jsonschema's message quotes the
+    whole name, so the line keeps its first 197 characters."""
+    bad = copy.deepcopy(EXTERNAL_SECRET)
+    bad["metadata"]["name"] = "a" * 300
+    (line,) = lines(k8s(bad, "monitoring"))
+    assert line.endswith(".yaml: metadata.name: '" + "a" * 196 + "...")
+
+
+def test_a_required_field_of_a_crd() -> None:
+    """Flux's HelmRepository: spec.url is required."""
+    bad = copy.deepcopy(HELM_REPOSITORY)
+    del bad["spec"]["url"]
+    assert lines(k8s(bad, "flux")) == [
+        "kubernetes/flux/helmrepository-hashicorp.yaml: spec.url: required field missing"
+    ]
 
 
 # --- scope ------------------------------------------------------------------------------------
@@ -421,6 +559,57 @@ def test_an_enum_in_a_crd() -> None:
     assert lines(k8s(bad, "monitoring")) == [
         "kubernetes/monitoring/externalsecret-grafana-admin.yaml: spec.secretStoreRef.kind: "
         'must be one of "SecretStore", "ClusterSecretStore", not "Vault"'
+    ]
+
+
+def test_a_refresh_interval_that_is_no_go_duration() -> None:
+    """ESO's CRD: refreshInterval is a Go duration (`1h`, `30m`), not prose."""
+    bad = copy.deepcopy(EXTERNAL_SECRET)
+    bad["spec"]["refreshInterval"] = "1 hour"
+    assert lines(k8s(bad, "monitoring")) == [
+        "kubernetes/monitoring/externalsecret-grafana-admin.yaml: spec.refreshInterval: "
+        '"1 hour" does not match ^(0|([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$'
+    ]
+
+
+def test_an_external_secret_that_reads_nothing() -> None:
+    """ESO's CRD: an ExternalSecret needs `data` or `dataFrom` (or both)."""
+    bad = copy.deepcopy(EXTERNAL_SECRET)
+    del bad["spec"]["data"]
+    assert lines(k8s(bad, "monitoring")) == [
+        "kubernetes/monitoring/externalsecret-grafana-admin.yaml: spec: "
+        "needs at least one of: data, dataFrom"
+    ]
+
+
+def test_an_empty_remote_key() -> None:
+    """ESO's CRD: remoteRef.key has minLength 1 (jsonschema's own words for that rule)."""
+    bad = copy.deepcopy(EXTERNAL_SECRET)
+    bad["spec"]["data"][0]["remoteRef"]["key"] = ""
+    assert lines(k8s(bad, "monitoring")) == [
+        "kubernetes/monitoring/externalsecret-grafana-admin.yaml: spec.data[0].remoteRef.key: "
+        "'' should be non-empty"
+    ]
+
+
+def test_both_chart_and_chart_ref() -> None:
+    """Flux's HelmRelease takes a chart template or a chartRef, never both."""
+    bad = copy.deepcopy(HELM_RELEASE)
+    bad["spec"]["chartRef"] = {"kind": "OCIRepository", "name": "vault"}
+    assert lines(k8s(bad)) == [
+        "kubernetes/vault/helmrelease-vault.yaml: spec: takes only one of: chart, chartRef"
+    ]
+
+
+def test_values_whose_chart_is_not_named() -> None:
+    """With a chartRef the chart's name is elsewhere: its values cannot be checked, and the
+    verifier says so rather than passing them."""
+    bad = copy.deepcopy(HELM_RELEASE)
+    del bad["spec"]["chart"]
+    bad["spec"]["chartRef"] = {"kind": "OCIRepository", "name": "vault"}
+    assert lines(k8s(bad)) == [
+        "kubernetes/vault/helmrelease-vault.yaml: spec.values: "
+        "the chart is not named, so its values cannot be checked"
     ]
 
 
@@ -502,6 +691,43 @@ def test_a_values_file_without_its_chart_line() -> None:
     ]
 
 
+def test_a_values_file_of_one_line_has_no_chart_line() -> None:
+    artifact = Artifact("kubernetes/a/values.yaml", b"installCRDs: true", 0o644, "helm-values")
+    assert kubernetes.verify_values(artifact) == [
+        Problem(
+            "kubernetes/a/values.yaml",
+            0,
+            0,
+            "",
+            "line 2 must be '# chart: <repo-url> <chart-name> <version>'",
+        )
+    ]
+
+
+def test_a_values_file_that_is_not_utf8_is_one_problem() -> None:
+    """The chart line is read whatever follows it; the YAML is then refused as not UTF-8."""
+    head = HEADER + "# chart: https://charts.example.com external-secrets 1.0.0\n"
+    artifact = Artifact(
+        "kubernetes/eso/values.yaml", head.encode() + b"a: \xff\n", 0o644, "helm-values"
+    )
+    assert kubernetes.verify_values(artifact) == [
+        Problem("kubernetes/eso/values.yaml", 0, 0, "", "not UTF-8")
+    ]
+
+
+def test_an_application_whose_source_is_a_list() -> None:
+    """Argo CD's `source` is one mapping (`sources` is the list): the schema says so, and
+    looking for its chart values does not trip over the list."""
+    bad = copy.deepcopy(APPLICATION)
+    bad["spec"]["source"] = [{"repoURL": "https://charts.external-secrets.io"}]
+    assert lines(k8s(bad, "argocd")) == [
+        "kubernetes/argocd/application-external-secrets.yaml: spec: takes only one of: source, "
+        "sources, sourceHydrator",
+        "kubernetes/argocd/application-external-secrets.yaml: spec.source: must be a mapping, "
+        'not a list ([{"repoURL": "https://charts.external-secrets.io"}])',
+    ]
+
+
 # --- kustomization.yaml -----------------------------------------------------------------------
 
 
@@ -509,6 +735,15 @@ def test_a_deprecated_bases_field() -> None:
     bad = {**KUSTOMIZATION, "bases": ["../common"]}
     assert lines(kustomization(bad)) == [
         "kubernetes/vault/kustomization.yaml: bases: deprecated field; use 'resources' instead"
+    ]
+
+
+def test_a_kustomization_of_another_api_version() -> None:
+    """kustomize reads kustomize.config.k8s.io/v1beta1 (its Kustomization type)."""
+    bad = {**KUSTOMIZATION, "apiVersion": "kustomize.config.k8s.io/v1"}
+    assert lines(kustomization(bad)) == [
+        'kubernetes/vault/kustomization.yaml: apiVersion: must be "kustomize.config.k8s.io/'
+        'v1beta1", not "kustomize.config.k8s.io/v1"'
     ]
 
 
