@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import resource
-import shutil
 import statistics
 import sys
 import tempfile
@@ -28,18 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integration import pki  # noqa: E402
 from tests.lab import lab as lab_module  # noqa: E402
 from tests.lab.cluster import (  # noqa: E402
     NEW,
     Cluster,
-    certificates,
-    free_port,
+    compiled,
     sha256,
-    spec_data,
     wheel,
 )
-from tests.lab.network import HOST_ADDRESS  # noqa: E402
 
 RESTART = re.compile(r"^(node\d): systemctl restart openbao\.service$")
 BACK = re.compile(r"^(node\d): back: ")
@@ -84,14 +79,7 @@ def main() -> None:
     results: list[tuple[str, Timing]] = []
     with lab_module.running() as lab, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "home").mkdir()
-        ca = pki.make_ca(work / "ca")
-        (work / "pki").mkdir()
-        shutil.copyfile(ca.cert, work / "pki" / "ca.crt")
-        port = free_port(HOST_ADDRESS)
-        cluster = Cluster(lab, work, ca, spec_data(lab, port), port)
-        cluster.compile()
-        certificates(cluster, [n.name for n in lab.nodes])
+        cluster = compiled(lab, work)
         results.append(("first apply of three nodes (from nothing)", timed_apply(cluster)))
 
         cluster.ok("init", "--keys-file", "unseal.json", "--root-token-file", "root-token")

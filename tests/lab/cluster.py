@@ -350,17 +350,24 @@ def certificates(cluster: Cluster, names: list[str], directory: str = "pki") -> 
         (target / f"{name}.key").chmod(0o600)
 
 
-def bootstrap(lab: Lab, work: Path) -> Cluster:
-    """From nothing to a converged cluster, each step through the CLI (kept in ``steps``)."""
+def compiled(lab: Lab, work: Path) -> Cluster:
+    """A cluster spec for ``lab`` in ``work`` (a test CA, a TokenReview port), compiled, with
+    every node's certificate made from its generated openssl.conf; nothing applied yet."""
     (work / "home").mkdir()
     ca = pki.make_ca(work / "ca")
     (work / "pki").mkdir()
     shutil.copyfile(ca.cert, work / "pki" / "ca.crt")
     review_port = free_port(HOST_ADDRESS)
     cluster = Cluster(lab, work, ca, spec_data(lab, review_port), review_port)
-    steps = cluster.steps
-    steps["compile"] = cluster.compile()
+    cluster.steps["compile"] = cluster.compile()
     certificates(cluster, [n.name for n in lab.nodes])
+    return cluster
+
+
+def bootstrap(lab: Lab, work: Path) -> Cluster:
+    """From nothing to a converged cluster, each step through the CLI (kept in ``steps``)."""
+    cluster = compiled(lab, work)
+    steps = cluster.steps
     steps["plan"] = cluster.ok("plan", "--only", "hosts")
     steps["apply hosts"] = cluster.ok("apply", "--only", "hosts")
     steps["init"] = cluster.ok(
