@@ -186,6 +186,9 @@ class _Reader:
         self.count = 0
         self.root: Any = None
         self.elsewhere = False
+        # A scalar's tag and value depend only on its tag, text and implicitness (the values
+        # are immutable): keys and values that repeat are resolved and constructed once.
+        self.scalars: dict[tuple[Any, str, Any], tuple[str, Any]] = {}
 
     # --- where things are --------------------------------------------------------------
 
@@ -278,10 +281,12 @@ class _Reader:
 
     def scalar(self, event: Any, resolver: Any, constructor: Any) -> None:
         position = _position(event)
-        resolved: Any = event.tag
-        if resolved is None or resolved == "!":
-            resolved = resolver.resolve(ScalarNode, event.value, event.implicit)
-        tag = str(getattr(resolved, "value", resolved))  # ruamel 0.18 has Tag objects
+        memo = (event.tag, event.value, event.implicit)
+        known = self.scalars.get(memo)
+        if known is None:
+            known = self._resolve(event, resolver, constructor)
+            self.scalars[memo] = known
+        tag, value = known
         is_key = (
             bool(self.stack)
             and isinstance(self.stack[-1].value, dict)
@@ -295,12 +300,8 @@ class _Reader:
                 f"a number {len(event.value)} characters long is not allowed here; "
                 "put it in quotes if it is text",
             )
-        if tag in _FAST_TAGS:
-            node = ScalarNode(resolved, event.value, event.start_mark, event.end_mark, event.style)
-            value = constructor.construct_object(node)
-        else:
+        if tag not in _FAST_TAGS:
             self.elsewhere = True  # a tag, a date, a merge key: words from the round-trip
-            value = event.value
         if is_key:
             top = self.stack[-1]
             name = value if isinstance(value, str) else _key_text(value)
@@ -313,6 +314,21 @@ class _Reader:
         self._count(1, position, loc)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1, loc, len(self.marks) - 1, len(self.marks))
+
+    @staticmethod
+    def _resolve(event: Any, resolver: Any, constructor: Any) -> tuple[str, Any]:
+        """The scalar's tag, and its value (the text itself for a tag this pass leaves to the
+        round-trip loader)."""
+        resolved: Any = event.tag
+        if resolved is None or resolved == "!":
+            resolved = resolver.resolve(ScalarNode, event.value, event.implicit)
+        tag = str(getattr(resolved, "value", resolved))  # ruamel 0.18 has Tag objects
+        if tag not in _FAST_TAGS:
+            return tag, event.value
+        if tag == _INT and len(event.value) > MAX_NUMBER_LENGTH:
+            return tag, None  # refused by the caller, never converted (the cost is quadratic)
+        node = ScalarNode(resolved, event.value, event.start_mark, event.end_mark, event.style)
+        return tag, constructor.construct_object(node)
 
 
 def _position(event: Any) -> tuple[int, int]:
