@@ -73,9 +73,10 @@ def _duplicates(items: list[Any]) -> set[Any]:
 def _written(doc: Document, loc: Loc, field: str | None = None) -> set[str]:
     """The names the spec's text declares at ``loc`` (a mapping's keys, or the ``field`` of a
     list's items), valid or not: a reference to one of them is not "unknown" even when that
-    part was rejected (its own problem is reported there)."""
+    part was rejected (its own problem is reported there). ``loc`` is read where the text
+    has it: a misspelt section is read under the name it was meant to have."""
     node: Any = doc.data
-    for part in loc:
+    for part in doc.original(loc):
         node = node.get(part) if isinstance(node, dict) else None
     if field is None:
         return {str(k) for k in node} if isinstance(node, dict) else set()

@@ -410,6 +410,10 @@ EXPECTED: dict[str, list[str]] = {
         "whose audience is the API server's ('https://kubernetes.default.svc.cluster.local' "
         "or 'k3s' by default): Vault would refuse every login; remove the audience",
     ],
+    "90-misspelt-section-rejected-store": [
+        "9:1: kubernets: unknown key 'kubernets'; did you mean 'kubernetes'?",
+        "12:9: kubernets.external_secrets.stores[0].role: missing required key 'role'",
+    ],
 }
 
 
