@@ -73,9 +73,10 @@ def _duplicates(items: list[Any]) -> set[Any]:
 def _written(doc: Document, loc: Loc, field: str | None = None) -> set[str]:
     """The names the spec's text declares at ``loc`` (a mapping's keys, or the ``field`` of a
     list's items), valid or not: a reference to one of them is not "unknown" even when that
-    part was rejected (its own problem is reported there)."""
+    part was rejected (its own problem is reported there). ``loc`` is read where the text
+    has it: a misspelt section is read under the name it was meant to have."""
     node: Any = doc.data
-    for part in loc:
+    for part in doc.original(loc):
         node = node.get(part) if isinstance(node, dict) else None
     if field is None:
         return {str(k) for k in node} if isinstance(node, dict) else set()
@@ -192,7 +193,10 @@ def _vault(model: Model, doc: Document) -> Iterator[Problem]:
 
 
 def _suggest(word: str, choices: set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    if not choices:
+        return ""  # nothing is declared: nothing to suggest
+    # The best match comes first (difflib's default cutoff, 0.6, is what a typo takes).
+    close = difflib.get_close_matches(word, sorted(choices))
     return f"; did you mean {close[0]!r}?" if close else f"; defined: {', '.join(sorted(choices))}"
 
 
@@ -226,21 +230,22 @@ def _warnings(spec: Spec, doc: Document) -> Iterator[Problem]:
 # --- the Kubernetes side ---------------------------------------------------------------------
 
 
-def _role(spec: Spec, doc: Document, name: str, loc: Loc) -> Iterator[Problem | KubernetesRole]:
-    """The Vault role ``name`` (yielded last), or the problem of its absence (none when the
-    part that would declare it was itself rejected)."""
+def _role(spec: Spec, doc: Document, name: str, loc: Loc) -> Problem | KubernetesRole | None:
+    """The Vault role ``name``, or the problem of its absence (None when the part that would
+    declare it was itself rejected)."""
     auth = spec.vault.kubernetes_auth
     declared = _written(doc, ("vault",))
     if auth is None:
         if "kubernetes_auth" not in declared:
-            yield doc.problem(
+            return doc.problem(
                 loc, f"role {name!r} needs vault.kubernetes_auth, which is not declared"
             )
     elif name not in auth.roles:
         if name not in _written(doc, ("vault", "kubernetes_auth", "roles")):
-            yield doc.problem(loc, f"unknown role {name!r}{_suggest(name, set(auth.roles))}")
+            return doc.problem(loc, f"unknown role {name!r}{_suggest(name, set(auth.roles))}")
     else:
-        yield auth.roles[name]
+        return auth.roles[name]
+    return None
 
 
 def _binds(
@@ -299,12 +304,11 @@ def _external_secrets(spec: Spec, doc: Document) -> Iterator[Problem]:
                 f"the KV engine at {store.path!r} is "
                 f"version {engine.version}, not {store.kv_version}",
             )
-        for found in _role(spec, doc, store.role, (*loc, "role")):
-            if isinstance(found, Problem):
-                yield found
-                continue
-            if store.kind == "SecretStore" and store.namespace is None:
-                continue  # its login namespace is not known until it has one
+        found = _role(spec, doc, store.role, (*loc, "role"))
+        if isinstance(found, Problem):
+            yield found
+        # A SecretStore's login namespace is not known until it has one.
+        elif found is not None and not (store.kind == "SecretStore" and store.namespace is None):
             account, ns = store_identity(eso, store)
             wrong = _binds(store.role, found, account, ns, "store's")
             if wrong:
@@ -346,10 +350,10 @@ def _monitoring(spec: Spec, doc: Document) -> Iterator[Problem]:
         return
     prom = spec.monitoring.prometheus
     loc: Loc = ("monitoring", "prometheus", "role")
-    for found in _role(spec, doc, prom.role, loc):
-        if isinstance(found, Problem):
-            yield found
-            continue
+    found = _role(spec, doc, prom.role, loc)
+    if isinstance(found, Problem):
+        yield found
+    elif found is not None:
         wrong = _binds(prom.role, found, prom.service_account, prom.namespace, "Prometheus")
         if wrong:
             yield doc.problem(loc, wrong)

@@ -351,6 +351,69 @@ EXPECTED: dict[str, list[str]] = {
     "68-k8s-role-rejected-once": [
         "12:93: vault.kubernetes_auth.roles.eso.policies: must not be empty",
     ],
+    # Each rejected part is reported once, for itself: the policy 'apps' the role names, the
+    # engine at "2024" the store 'archive' mounts, the store 'team' the ExternalSecret uses and
+    # the repository gitops flux needs were declared, so none of them is called unknown.
+    "80-rejected-parts-are-not-unknown": [
+        "10:14: vault.secrets_engines[1].path: expected a string, got 2024; put it in quotes",
+        "13:11: vault.policies.apps: expected a list (items start with '- '), got a mapping",
+        "20:15: kubernetes.repository: expected a mapping, got "
+        "'git@example.com:homelab/cluster.git'",
+        "25:9: kubernetes.external_secrets.stores[2].role: missing required key 'role'",
+        "26:9: kubernetes.external_secrets.stores[3].name: missing required key 'name'",
+    ],
+    "81-misspelt-section-unknown-store": [
+        "14:1: kubernets: unknown key 'kubernets'; did you mean 'kubernetes'?",
+        "19:46: kubernets.external_secrets.secrets[0].store: unknown store 'vault-backnd'; "
+        "did you mean 'vault-backend'?",
+    ],
+    # Nothing is mounted, so there is nothing to suggest.
+    "82-no-kv-engine-declared": [
+        "15:37: kubernetes.external_secrets.stores[0].path: no KV engine is mounted at "
+        "'secret' (vault.secrets_engines)",
+    ],
+    "83-duplicate-dns-after-a-node-without-one": [
+        "7:46: vault.nodes[2].dns: "
+        "DNS name 'vault.homelab.example.com' is already used by vault.nodes[1]",
+    ],
+    "84-two-shares-threshold-one": [
+        "8:20: vault.unseal.key_threshold: "
+        "with more than one key share the threshold must be at least 2",
+    ],
+    # 'scan' is OpenBao's (its recursive listing); Vault's policy parser knows no such
+    # capability. The same path twice, written the same way: no note about a leading '/'.
+    "85-vault-policy-problems": [
+        "9:49: vault.policies.apps[0].capabilities[1]: HashiCorp Vault has no capability "
+        "'scan'; its policy parser refuses it",
+        "10:16: vault.policies.apps[1].path: duplicate rule for path 'secret/*'",
+    ],
+    "86-later-chart-value-typo": [
+        "11:16: kubernetes.external_secrets.chart.values.replicas: unknown key for chart "
+        "'external-secrets'; did you mean 'replicaCount'?",
+    ],
+    # Store 'lost' mounts nothing, so its entry is not decided; the entry after it is.
+    "87-access-reads-after-an-unmounted-store": [
+        "17:28: kubernetes.external_secrets.stores[0].path: no KV engine is mounted at 'kv' "
+        "(vault.secrets_engines); defined: secret",
+        "21:75: kubernetes.external_secrets.secrets[1].data.password: role 'eso' (store "
+        "'vault-backend') cannot read secret/data/app-1/db: no rule matches; grant 'read' on "
+        "'secret/data/app-1/db' in policy 'readonly'",
+    ],
+    "88-access-upkeep-said-once": [
+        "24:51: kubernetes.external_secrets.stores[0].role: role 'external-secrets' (store "
+        "'vault-backend') cannot update auth/token/revoke-self: no rule matches (ESO revokes "
+        "its token when done); grant 'update' on 'auth/token/revoke-self' in policy 'readonly'",
+    ],
+    "89-access-audience-after-other-logins": [
+        "21:19: vault.kubernetes_auth.roles.prometheus.audience: role 'prometheus' wants "
+        "audience 'vault', but Prometheus logs in with the pod's own service account token, "
+        "whose audience is the API server's ('https://kubernetes.default.svc.cluster.local' "
+        "or 'k3s' by default): Vault would refuse every login; remove the audience",
+    ],
+    "90-misspelt-section-rejected-store": [
+        "9:1: kubernets: unknown key 'kubernets'; did you mean 'kubernetes'?",
+        "12:9: kubernets.external_secrets.stores[0].role: missing required key 'role'",
+    ],
 }
 
 

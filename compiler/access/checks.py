@@ -155,7 +155,8 @@ def _typo_hint(acl: ACL, path: str) -> str:
         folders = pattern.removesuffix("*").rstrip("/").split("/")
         if len(folders) > len(parts):
             continue
-        wrong = [(a, b) for a, b in zip(folders, parts, strict=False) if a != b]
+        # As many parts as it has folders (no longer, above): a folder is compared with its own.
+        wrong = [(a, parts[i]) for i, a in enumerate(folders) if a != parts[i]]
         if len(wrong) != 1:
             continue
         written, meant = wrong[0]
@@ -166,8 +167,8 @@ def _typo_hint(acl: ACL, path: str) -> str:
     return ""
 
 
-def _digits_out(word: str) -> str:
-    return "".join(c for c in word if not c.isdigit())
+def _digits_out(word: str) -> list[str]:
+    return [c for c in word if not c.isdigit()]
 
 
 def _mount_prefix(read: Read, mount_path: str, key: str, found: Found) -> None:
