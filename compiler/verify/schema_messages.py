@@ -83,11 +83,11 @@ def closest(word: str, candidates: Iterable[str]) -> str | None:
 def schema_findings(error: ValidationError) -> Iterator[tuple[Loc, str]]:
     """One jsonschema error as (location, one-line message) pairs."""
     loc: Loc = tuple(error.absolute_path)
-    schema = error.schema if isinstance(error.schema, dict) else {}
+    schema = error.schema
     instance: Any = error.instance
     value: Any = error.validator_value
     rule = error.validator
-    if rule == "additionalProperties" and isinstance(instance, dict):
+    if rule == "additionalProperties" and isinstance(instance, dict) and isinstance(schema, dict):
         known = schema.get("properties", {})
         patterns = schema.get("patternProperties", {})
         for key in instance:
