@@ -127,4 +127,4 @@ def values_keys(chart: str) -> dict[str, Any] | None:
 
 def crd_scope_is_cluster(api_version: str, kind: str) -> bool:
     metadata = crd_schemas()[(api_version, kind)]["properties"]["metadata"]
-    return "namespace" not in metadata.get("properties", {})
+    return "namespace" not in metadata["properties"]

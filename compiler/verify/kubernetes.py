@@ -80,7 +80,7 @@ class _Unreadable(Exception):
 def _load(artifact: Artifact) -> Any:
     """The artifact's single YAML document as plain data (a comment-only file is ``{}``)."""
     try:
-        text = artifact.data.decode("utf-8")
+        text = artifact.data.decode()
     except UnicodeDecodeError:
         raise _Unreadable(["not UTF-8"]) from None
     if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
@@ -225,9 +225,10 @@ def _chart_values(data: dict[str, Any]) -> list[Finding]:
 
 
 def _get(data: Any, loc: Loc) -> Any:
-    """The value at ``loc`` in ``data``, or None when some step is missing or of another type."""
+    """The value at ``loc`` in ``data``, or None when some step is missing or of another type
+    (a list index in ``loc`` comes from that list's own length)."""
     for part in loc:
-        if isinstance(part, int) and isinstance(data, list) and part < len(data):
+        if isinstance(part, int) and isinstance(data, list):
             data = data[part]
         elif isinstance(part, str) and isinstance(data, dict):
             data = data.get(part)
@@ -274,7 +275,7 @@ def verify_kustomization(artifact: Artifact) -> list[Problem]:
 
 def verify_values(artifact: Artifact) -> list[Problem]:
     """Problems of one plain ``values.yaml``; line 2 names the chart."""
-    lines = artifact.data.decode("utf-8", errors="replace").split("\n", 2)
+    lines = artifact.data.decode(errors="replace").split("\n", 2)
     match = _CHART_LINE.match(lines[1]) if len(lines) > 1 else None
     if match is None:
         message = "line 2 must be '# chart: <repo-url> <chart-name> <version>'"

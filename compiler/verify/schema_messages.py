@@ -74,19 +74,20 @@ def short(value: Any) -> str:
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate closest to ``word`` (ignoring case), if one is close enough."""
-    lowered = {c.lower(): c for c in candidates if c != "*"}
-    match = difflib.get_close_matches(word.lower(), lowered, n=1, cutoff=0.6)
+    lowered = {c.lower(): c for c in candidates}
+    # difflib's defaults: best first, a ratio of at least 0.6.
+    match = difflib.get_close_matches(word.lower(), lowered)
     return lowered[match[0]] if match else None
 
 
 def schema_findings(error: ValidationError) -> Iterator[tuple[Loc, str]]:
     """One jsonschema error as (location, one-line message) pairs."""
     loc: Loc = tuple(error.absolute_path)
-    schema = error.schema if isinstance(error.schema, dict) else {}
+    schema = error.schema
     instance: Any = error.instance
     value: Any = error.validator_value
     rule = error.validator
-    if rule == "additionalProperties" and isinstance(instance, dict):
+    if rule == "additionalProperties" and isinstance(instance, dict) and isinstance(schema, dict):
         known = schema.get("properties", {})
         patterns = schema.get("patternProperties", {})
         for key in instance:
@@ -104,7 +105,7 @@ def schema_findings(error: ValidationError) -> Iterator[tuple[Loc, str]]:
         wanted = [wanted] if isinstance(wanted, str) else list(wanted)
         if len(wanted) > 1 and "null" in wanted:
             wanted.remove("null")  # the built-in schemas allow null beside every type
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wanted)
+        names = " or ".join(_TYPE_NAMES[w] for w in wanted)
         yield loc, f"must be {names}, not {json_type(instance)} ({short(instance)})"
     elif rule == "enum":
         choices = ", ".join(short(c) for c in value)
@@ -129,7 +130,7 @@ def schema_findings(error: ValidationError) -> Iterator[tuple[Loc, str]]:
 def alternative_fields(alternatives: Any) -> list[str]:
     """``[{"required": ["a"]}, {"required": ["b"]}]`` -> ``["a", "b"]``; else empty."""
     fields: list[str] = []
-    for alternative in alternatives if isinstance(alternatives, list) else ():
+    for alternative in alternatives:
         if not isinstance(alternative, dict) or set(alternative) != {"required"}:
             return []
         fields.extend(alternative["required"])

@@ -351,6 +351,29 @@ def test_missing_apiversion_and_kind() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("api_version", "kind", "field"),
+    [("", "Namespace", "apiVersion"), (1, "Namespace", "apiVersion"), ("v1", 5, "kind")],
+)
+def test_an_empty_or_non_string_apiversion_or_kind(api_version: Any, kind: Any, field: str) -> None:
+    """Both are non-empty strings in every Kubernetes object (`apiVersion: 1` is YAML's
+    integer): the other one, valid, is not reported, and nothing is looked up with the bad one."""
+    data = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}
+    artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + dump(data), 0o644, "k8s")
+    assert lines(artifact) == [f"kubernetes/a/x.yaml: {field}: required field missing"]
+
+
+def test_an_api_version_without_a_slash_is_a_core_version() -> None:
+    """Kubernetes' API conventions: apiVersion is `group/version`, and a bare `v1` names a
+    version of the core group. So `external-secrets.io` is a core version, not ESO's group."""
+    version = ".".join(k8s_schemas.kubernetes_version().split(".")[:2])
+    bad = changed(EXTERNAL_SECRET, apiVersion="external-secrets.io")
+    assert lines(k8s(bad, "monitoring")) == [
+        "kubernetes/monitoring/externalsecret-grafana-admin.yaml: kind: "
+        f"Kubernetes {version} has no kind ExternalSecret in external-secrets.io"
+    ]
+
+
 def test_unreadable_yaml_is_one_located_line() -> None:
     artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + b"kind: [a\n", 0o644, "k8s")
     (line,) = lines(artifact)
@@ -390,6 +413,15 @@ def test_a_comment_only_file_is_an_empty_object() -> None:
     """Nothing but comments is no object at all: the fields every object needs are missing."""
     artifact = Artifact("kubernetes/a/x.yaml", HEADER.encode() + b"# nothing\n", 0o644, "k8s")
     assert lines(artifact) == [
+        "kubernetes/a/x.yaml: apiVersion: required field missing",
+        "kubernetes/a/x.yaml: kind: required field missing",
+    ]
+
+
+def test_an_indented_comment_is_a_comment() -> None:
+    """YAML: a comment may follow any whitespace, so an indented one leaves the file as empty."""
+    text = HEADER.encode() + b"  # nothing\n\t# nor this\n"
+    assert lines(Artifact("kubernetes/a/x.yaml", text, 0o644, "k8s")) == [
         "kubernetes/a/x.yaml: apiVersion: required field missing",
         "kubernetes/a/x.yaml: kind: required field missing",
     ]
@@ -648,6 +680,63 @@ def test_an_unknown_key_in_argo_values_object() -> None:
     ]
 
 
+def test_an_unknown_key_in_the_values_of_argo_single_source() -> None:
+    """Argo CD's Application takes one `source` (a mapping) or a `sources` list."""
+    bad = copy.deepcopy(APPLICATION)
+    (source,) = bad["spec"].pop("sources")
+    bad["spec"]["source"] = {**source, "chart": "vault", "helm": {"valuesObject": VAULT_TYPO}}
+    assert lines(k8s(bad, "argocd")) == [
+        f"kubernetes/argocd/application-external-secrets.yaml: spec.source.helm.valuesObject.{TYPO}"
+    ]
+
+
+def test_the_values_of_every_argo_source_are_checked() -> None:
+    """Each of `sources` is a chart of its own; beside them, a `source` (which Argo CD's schema
+    refuses with them) is still checked."""
+    bad = copy.deepcopy(APPLICATION)
+    (source,) = bad["spec"]["sources"]
+    vault = {**source, "chart": "vault", "helm": {"valuesObject": VAULT_TYPO}}
+    eso = {**source, "helm": {"valuesObject": {"zzzzzz": 1}}}
+    bad["spec"]["sources"] = [vault, eso]
+    path = "kubernetes/argocd/application-external-secrets.yaml"
+    eso_line = "valuesObject.zzzzzz: unknown key for chart 'external-secrets'"
+    assert lines(k8s(bad, "argocd")) == [
+        f"{path}: spec.sources[0].helm.valuesObject.{TYPO}",
+        f"{path}: spec.sources[1].helm.{eso_line}",
+    ]
+    bad["spec"]["source"] = eso
+    assert lines(k8s(bad, "argocd")) == [
+        f"{path}: spec: takes only one of: source, sources, sourceHydrator",
+        f"{path}: spec.source.helm.{eso_line}",
+        f"{path}: spec.sources[0].helm.valuesObject.{TYPO}",
+        f"{path}: spec.sources[1].helm.{eso_line}",
+    ]
+
+
+def test_an_unknown_chart_in_an_argo_source() -> None:
+    bad = copy.deepcopy(APPLICATION)
+    bad["spec"]["sources"][0]["chart"] = "nochart"
+    assert lines(k8s(bad, "argocd")) == [
+        "kubernetes/argocd/application-external-secrets.yaml: spec.sources[0].chart: "
+        "chart 'nochart' has no schemas/k8s/values-keys/nochart.json to check values"
+    ]
+
+
+def test_an_empty_chart_name_in_an_argo_source() -> None:
+    bad = copy.deepcopy(APPLICATION)
+    bad["spec"]["sources"][0]["chart"] = ""
+    assert lines(k8s(bad, "argocd")) == [
+        "kubernetes/argocd/application-external-secrets.yaml: spec.sources[0].helm.valuesObject: "
+        "the chart is not named, so its values cannot be checked"
+    ]
+
+
+def test_a_scalar_where_the_chart_has_a_mapping_is_no_unknown_key() -> None:
+    """Only keys are checked (the trees hold keys, not types): the chart's own templates
+    judge a string where it expects a mapping."""
+    assert lines(values({"serviceAccount": "external-secrets"})) == []
+
+
 def test_an_unknown_key_without_a_close_match() -> None:
     assert lines(values({"zzzzzz": 1})) == [
         "kubernetes/eso/values.yaml: zzzzzz: unknown key for chart 'external-secrets'"
@@ -702,6 +791,13 @@ def test_a_values_file_of_one_line_has_no_chart_line() -> None:
             "line 2 must be '# chart: <repo-url> <chart-name> <version>'",
         )
     ]
+
+
+def test_a_chart_line_that_ends_the_file_is_read() -> None:
+    """Two lines, the second without its newline: still the chart line (an empty document)."""
+    head = HEADER + "# chart: https://charts.example.com external-secrets 1.0.0"
+    artifact = Artifact("kubernetes/eso/values.yaml", head.encode(), 0o644, "helm-values")
+    assert kubernetes.verify_values(artifact) == []
 
 
 def test_a_values_file_that_is_not_utf8_is_one_problem() -> None:
