@@ -106,7 +106,7 @@ def _leaving(
             )
             continue
         if kind == "secrets_engine":
-            path = name.rstrip("/")
+            path = name.removesuffix("/")
             keys = current.keys.get(path)
             if (keys is None or keys > 0) and path not in destroy:
                 held = "keys it may hold cannot be counted" if keys is None else f"holds {_n(keys)}"
@@ -120,7 +120,7 @@ def _leaving(
         else:
             deletable.append((kind, name, DESTROYS[kind]))
         if kind == "auth_method":
-            gone_auth.add(name.rstrip("/"))
+            gone_auth.add(name.removesuffix("/"))
     if not prune:
         out.notes += [
             f"{LABELS[k]} {n} was created by picluster and is no longer in the spec; "
@@ -170,10 +170,10 @@ _GONE = _Gone()
 def _now(kind: str, name: str, current: Current) -> str | _Gone | None:
     """The fingerprint the object has on the server now (None: it has none to read)."""
     if kind == "secrets_engine":
-        mount = current.mounts.get(name.rstrip("/"))
+        mount = current.mounts.get(name.removesuffix("/"))
         return _GONE if mount is None or name == f"{MOUNT}/" else mount_fingerprint(mount)
     if kind == "auth_method":
-        mount = current.auth.get(name.rstrip("/"))
+        mount = current.auth.get(name.removesuffix("/"))
         return _GONE if mount is None else mount_fingerprint(mount)
     if kind == "policy":
         text = current.policies.get(name)
@@ -189,9 +189,9 @@ def role_fields(role: dict[str, Any]) -> dict[str, Any]:
 
 def _path(kind: str, name: str) -> str:
     if kind == "secrets_engine":
-        return api_path("sys/mounts", name.rstrip("/"))
+        return api_path("sys/mounts", name.removesuffix("/"))
     if kind == "auth_method":
-        return api_path("sys/auth", name.rstrip("/"))
+        return api_path("sys/auth", name.removesuffix("/"))
     if kind == "policy":
         return api_path("sys/policies/acl", name)
     auth, role = name.rsplit("/", 1)

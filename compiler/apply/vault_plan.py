@@ -48,7 +48,8 @@ def engine_of(mount: dict[str, Any]) -> tuple[str, int | None]:
     if kind == "kv-v2":
         return "kv", 2
     if kind == "kv":
-        return "kv", 2 if str(options.get("version", "1")) == "2" else 1
+        # A KV mount made without options answers ``options: {}``: version 1.
+        return "kv", 2 if str(options.get("version")) == "2" else 1
     return kind, None
 
 
@@ -68,12 +69,13 @@ def plan(
         destroy: secrets engine paths a prune may unmount although they hold keys.
     """
     out = Plan()
-    work: list[Step] = []
-    work += _engines(desired, current, out)
-    work += _policies(desired, current)
-    work += _auth(desired, current, out)
-    work += _config(desired, current)
-    work += _roles(desired, current)
+    work = [
+        *_engines(desired, current, out),
+        *_policies(desired, current),
+        *_auth(desired, current, out),
+        *_config(desired, current),
+        *_roles(desired, current),
+    ]
     owned = vault_owned.settle(desired, current, work, prune=prune, destroy=destroy)
     out.notes.extend(owned.notes)
     work += owned.deletes

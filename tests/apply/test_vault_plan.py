@@ -62,7 +62,8 @@ def sha(text: str) -> str:
 
 # What OpenBao answers once picluster applied spec_data(), written out by hand in the server's
 # own shapes and spellings: kv-v2 mounts with accessors, policies as someone might lay them
-# out, lists in another order, TTLs in seconds, fields picluster never sets, no JWT.
+# out, lists in another order, TTLs in seconds, fields picluster never sets, no JWT, and no
+# audience (a role read leaves an empty one out: OpenBao 2.7.2 answers so).
 READONLY = 'path "secret/*" {\n  capabilities = ["read"]\n}'
 READWRITE = 'path "secret/*" { capabilities = [ "create", "read", "update", ] }'
 ESO_ROLE = {
@@ -70,7 +71,6 @@ ESO_ROLE = {
     "bound_service_account_namespaces": ["external-secrets"],
     "token_policies": ["readonly"],
     "token_ttl": 86400,
-    "audience": "",
     "token_max_ttl": 0,
     "alias_name_source": "serviceaccount_uid",
 }
@@ -270,18 +270,64 @@ def test_kv_v2_and_kv_version_2_are_the_same_engine(tmp_path: Path, mount: dict[
     assert plan(d, state).steps == []
 
 
-def test_kv_version_1_is_upgraded_in_place_never_replaced(tmp_path: Path) -> None:
+# A KV mount made with version 1 answers options {"version": "1"}; one made without options
+# answers options {} (OpenBao 2.7.2): both are version 1.
+@pytest.mark.parametrize("options", [{"version": "1"}, {}], ids=["version-1", "no-options"])
+def test_kv_version_1_is_upgraded_in_place_never_replaced(
+    tmp_path: Path, options: dict[str, str]
+) -> None:
     d = want(tmp_path)
     state = converged(d)
     state.mounts["secret"] = {
         "type": "kv",
-        "options": {"version": "1"},
+        "options": options,
         "description": "old",
         "accessor": "kv_2c3d",
     }
     [step] = plan(d, state).steps
     assert (step.action, step.method, step.path) == ("update", "POST", "sys/mounts/secret/tune")
+    assert (step.kind, step.name) == ("secrets_engine", "secret/")
     assert step.body == {"description": "Cluster secrets", "options": {"version": "2"}}
+    assert [(c.field, c.before, c.after) for c in step.changes] == [
+        ("version", 1, 2),
+        ("description", "old", "Cluster secrets"),
+    ]
+
+
+def test_an_engine_without_a_description_is_no_change(tmp_path: Path) -> None:
+    """Vault answers an engine made without a description with ``"description": ""``."""
+    d = want(tmp_path, spec_data(secrets_engines=[{"path": "secret", "version": 2}]))
+    state = converged(d)
+    state.mounts["secret"]["description"] = ""
+    assert plan(d, state).steps == []
+
+
+def test_engines_after_one_that_is_skipped_are_still_planned(tmp_path: Path) -> None:
+    """A conflict, a reserved path or a create is settled for that engine alone."""
+    engines = [
+        {"path": "apps"},
+        {"path": "bbb"},
+        {"path": "ccc", "version": 1},
+        {"path": ownership.MOUNT},
+        {"path": "secret"},
+    ]
+    d = want(tmp_path, spec_data(secrets_engines=engines))
+    mounts: dict[str, dict[str, Any]] = {
+        "bbb": {"type": "transit", "accessor": "transit_1a2b"},
+        "ccc": {"type": "kv", "options": {"version": "2"}, "accessor": "kv_3c4d"},
+    }
+    p = plan(d, Current(mounts=mounts))
+    assert [s.name for s in p.steps if s.kind == "secrets_engine"] == [
+        "picluster/",
+        "apps/",
+        "secret/",
+    ]
+    assert p.conflicts == [
+        "secrets engine picluster/: reserved for picluster's record",
+        "secrets engine bbb/: mounted as 'transit', the spec wants kv; picluster will not "
+        "replace it (that would destroy its data)",
+        "secrets engine ccc/: KV version 2 cannot go back to version 1 in place",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -310,6 +356,15 @@ def test_a_mount_that_would_need_replacing_is_a_conflict(
     assert p.steps == []
 
 
+def test_an_auth_method_of_another_type_is_a_conflict(tmp_path: Path) -> None:
+    d = want(tmp_path)
+    state = converged(d)
+    state.auth["kubernetes"] = {"type": "jwt", "accessor": "auth_jwt_1a2b"}
+    assert plan(d, state).conflicts == [
+        "auth method kubernetes/: enabled as 'jwt', the spec wants kubernetes"
+    ]
+
+
 # --- policies, roles -------------------------------------------------------------------------
 
 
@@ -332,6 +387,40 @@ def test_an_edited_policy_is_one_update_with_its_diff(tmp_path: Path) -> None:
         "  ~ ownership record picluster/ownership",
         "      fingerprints: (none) -> (1 updated)",
     ]
+
+
+def test_a_policy_after_an_unchanged_one_is_still_compared(tmp_path: Path) -> None:
+    d = want(tmp_path)
+    data = spec_data()
+    data["vault"]["policies"]["readwrite"][0]["capabilities"] = ["read", "update"]
+    p = plan(want(tmp_path, data), converged(d))
+    assert summary(p)[0] == ("update", "policy", "readwrite")
+    # In the JSON plan the change is the policy text, before and after, under "policy".
+    [change] = json.loads(as_json(p, ADDRESS))["steps"][0]["changes"]
+    assert (change["field"], change["before"]) == ("policy", READWRITE)
+    assert 'capabilities = ["read", "update"]' in change["after"]
+
+
+def test_a_role_after_an_unchanged_one_is_still_compared(tmp_path: Path) -> None:
+    d = want(tmp_path)
+    data = spec_data()
+    data["vault"]["kubernetes_auth"]["roles"]["web"] = {
+        "service_accounts": ["web"],
+        "namespaces": ["web"],
+        "policies": ["readonly"],
+    }
+    p = plan(want(tmp_path, data), converged(d))
+    assert summary(p)[0] == ("create", "kubernetes_role", "kubernetes/web")
+
+
+def test_a_role_in_a_nested_auth_path_is_written_under_it(tmp_path: Path) -> None:
+    """An auth method may be mounted at a nested path; its roles are at
+    ``auth/<path>/role/<name>`` (as OpenBao 2.7.2 serves ``auth/team/k8s/role/eso``)."""
+    data = spec_data()
+    data["vault"]["kubernetes_auth"]["path"] = "team/k8s"
+    p = plan(want(tmp_path, data), Current())
+    roles = [(s.name, s.path) for s in p.steps if s.kind == "kubernetes_role"]
+    assert roles == [("team/k8s/eso", "auth/team/k8s/role/eso")]
 
 
 def test_a_changed_role_sends_every_field(tmp_path: Path) -> None:
@@ -372,6 +461,37 @@ def test_the_ca_is_compared_as_normalised_pem_and_shown_by_fingerprint(tmp_path:
     assert change.before is None
     assert str(change.after).startswith("1 certificate(s), sha256 ")
     assert "BEGIN" not in json.dumps([c.after for c in step.changes])
+
+
+def test_a_replaced_ca_shows_both_by_fingerprint(tmp_path: Path) -> None:
+    d = want(tmp_path)
+    state = converged(d)
+    assert state.k8s_config is not None
+    other = (ROOT / "pki" / "k3s-server-ca.crt").read_text()
+    state.k8s_config["kubernetes_ca_cert"] = other
+    [step] = plan(d, state).steps
+    ca = (tmp_path / "k8s-ca.crt").read_text()
+    assert [(c.field, c.before, c.after) for c in step.changes] == [
+        (
+            "kubernetes_ca_cert",
+            f"1 certificate(s), sha256 {sha(other)[7:23]}",
+            f"1 certificate(s), sha256 {sha(ca)[7:23]}",
+        )
+    ]
+
+
+def test_config_fields_changed_by_hand_show_what_the_server_has(tmp_path: Path) -> None:
+    """pem_keys are compared in any order; the spec sets none, so keys added by hand go."""
+    d = want(tmp_path)
+    state = converged(d)
+    assert state.k8s_config is not None
+    key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQc=\n-----END PUBLIC KEY-----"
+    state.k8s_config.update(kubernetes_host="https://10.0.0.99:6443", pem_keys=[key])
+    [step] = plan(d, state).steps
+    assert [(c.field, c.before, c.after) for c in step.changes] == [
+        ("kubernetes_host", "https://10.0.0.99:6443", "https://10.0.0.10:6443"),
+        ("pem_keys", [key], []),
+    ]
 
 
 def test_a_jwt_that_cannot_be_read_back_is_no_change(tmp_path: Path) -> None:
@@ -419,6 +539,41 @@ def test_no_jwt_source_unsets_one_set_before(tmp_path: Path) -> None:
     assert [(c.field, c.before, c.after) for c in config.changes] == [
         ("token_reviewer_jwt", "(set)", "(unset)")
     ]
+
+
+def test_a_jwt_unset_by_hand_since_is_written_again(tmp_path: Path) -> None:
+    """The server says ``token_reviewer_jwt_set: false`` (its answer once no JWT is set), so
+    the record's fingerprint of the last JWT sent no longer describes the server."""
+    d = want(tmp_path)
+    state = converged(d)
+    assert state.k8s_config is not None
+    state.k8s_config["token_reviewer_jwt_set"] = False
+    [config] = plan(d, state).steps
+    assert [(c.field, c.before, c.after) for c in config.changes] == [
+        ("token_reviewer_jwt", "(unset)", "(sensitive)")
+    ]
+
+
+def test_without_token_reviewer_jwt_set_the_record_says_whether_a_jwt_is_set(
+    tmp_path: Path,
+) -> None:
+    d = want(tmp_path)
+    state = converged(d)
+    assert state.k8s_config is not None
+    del state.k8s_config["token_reviewer_jwt_set"]
+    assert plan(d, state).steps == []
+
+
+def test_no_jwt_in_the_spec_and_none_on_the_server_is_no_change(tmp_path: Path) -> None:
+    data = spec_data()
+    del data["vault"]["kubernetes_auth"]["token_reviewer_jwt"]
+    d = want(tmp_path, data, jwt=None)
+    state = converged(d)
+    assert state.k8s_config is not None
+    assert state.record is not None
+    state.k8s_config["token_reviewer_jwt_set"] = False
+    state.record.jwt.clear()
+    assert plan(d, state).steps == []
 
 
 # --- ownership and prune ---------------------------------------------------------------------
@@ -482,6 +637,8 @@ def test_prune_deletes_only_what_picluster_created(tmp_path: Path) -> None:
         "  - kubernetes role kubernetes/old (no new login with it)",
         "  - policy old (tokens that carry it lose what it grants)",
     ]
+    # The record named 7 objects (5 of spec_data() and the 2 old ones) and names 5.
+    assert [(c.field, c.before, c.after) for c in pruned.steps[2].changes] == [("objects", 7, 5)]
     objects = pruned.record_after.body()["data"]["objects"]
     assert list(objects["kubernetes_role"]) == ["kubernetes/eso"]
     assert "old" not in objects["policy"]
@@ -513,13 +670,17 @@ def test_an_entry_whose_object_is_gone_is_dropped(tmp_path: Path) -> None:
     del state.roles["kubernetes/old"]
     p = plan(d, state, prune=True)
     assert summary(p) == [("update", "ownership_record", "picluster/ownership")]
-    assert "old" not in p.record_before.objects["policy"]
+    assert p.record_before.objects["policy"] == {
+        "readonly": sha(READONLY),
+        "readwrite": sha(READWRITE),
+    }
     assert "kubernetes/old" not in p.record_after.objects["kubernetes_role"]
 
 
 @pytest.mark.parametrize(
     ("keys", "note"),
     [
+        (1, "holds 1 key"),
         (12, "holds 12 keys"),
         (1000, "holds 1000+ keys"),
         (None, "keys it may hold cannot be counted"),
@@ -602,6 +763,10 @@ def test_an_empty_engine_is_unmounted_by_prune(tmp_path: Path) -> None:
     d = want(tmp_path, data)
     p = plan(d, converged(d, keys={"secret": 0}), prune=True)
     assert text(p, ADDRESS)[1] == "  - secrets engine secret/ (unmounts it)"
+    # Vault's API: DELETE sys/mounts/:path disables the secrets engine at that path.
+    assert [(s.method, s.path) for s in p.steps if s.action == "delete"] == [
+        ("DELETE", "sys/mounts/secret")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -731,7 +896,7 @@ def test_kv_paths_an_external_secret_reads_are_checked(tmp_path: Path) -> None:
     }
     data["vault"]["kubernetes_auth"]["roles"]["eso"]["service_accounts"] = ["external-secrets"]
     d = want(tmp_path, data)
-    p = plan(d, converged(d, kv={"secret/app/db": False, "secret/app/other": True}))
+    p = plan(d, converged(d, kv={"secret/app/db": False, "secret/app/other": None}))
     spec = tmp_path / "picluster.yaml"
     assert p.warnings == [
         f"{spec}:47:19: kubernetes.external_secrets.secrets[0].data.password: warning: "
@@ -740,4 +905,6 @@ def test_kv_paths_an_external_secret_reads_are_checked(tmp_path: Path) -> None:
         f"{spec}:48:15: kubernetes.external_secrets.secrets[0].data.user: warning: "
         "secret/app/db does not exist in Vault; ExternalSecret default/app cannot sync until "
         "it is written",
+        f"{spec}:50:9: kubernetes.external_secrets.secrets[0].data_from[0]: warning: cannot "
+        "check secret/app/other (the token may not read its metadata)",
     ]
