@@ -324,6 +324,16 @@ def running(host: Host, bao: str = "bao") -> Iterator[Server]:
         print(tail_of(log))
 
 
+@contextmanager
+def unsealed(host: Host) -> Iterator[Server]:
+    """A running server, initialised with one key share, unsealed and active."""
+    with running(host) as server:
+        server.initialise(1, 1)
+        server.unseal()
+        server.wait_health(200)
+        yield server
+
+
 def show_logs() -> None:
     """Print the tail of every running server's log (pytest shows it for a failing test)."""
     for server in RUNNING:

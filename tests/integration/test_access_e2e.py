@@ -52,7 +52,7 @@ from tests.support import compile_data, need, write_spec
 
 from . import kube_api
 from .pki import make_ca
-from .server import Server, install, running, show_logs
+from .server import Server, install, show_logs, unsealed
 from .test_openbao import spec_data
 
 pytestmark = pytest.mark.integration
@@ -167,10 +167,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         api = stack.enter_context(kube_api.running(tmp_path_factory.mktemp("kube"), ca))
         data = good_spec(api.url)
         host = install(compile_data(work, data), "node1", work / "node1", ca)
-        server = stack.enter_context(running(host))
-        server.initialise(1, 1)
-        server.unseal()
-        server.wait_health(200)
+        server = stack.enter_context(unsealed(host))
         assert server.root_token is not None
         client = server.client(server.root_token)
         world = World(work, server, api, server.root_token, data)

@@ -18,7 +18,7 @@ from tests.support import compile_data, need
 
 from .hosts_world import World, world
 from .pki import make_ca
-from .server import Server, install, running
+from .server import Server, install, unsealed
 from .test_openbao import spec_data
 
 pytestmark = pytest.mark.integration
@@ -55,10 +55,7 @@ def both(tmp_path: Path) -> Iterator[tuple[World, Server]]:
     data["vault"]["tls"] = {"local": {"ca_cert": "ca.crt"}}
     host = install(compile_data(work, data), "node1", work / "node1", ca)
     with ExitStack() as stack:
-        server = stack.enter_context(running(host))
-        server.initialise(1, 1)
-        server.unseal()
-        server.wait_health(200)
+        server = stack.enter_context(unsealed(host))
         (tmp_path / "hosts").mkdir()
         w = stack.enter_context(world(tmp_path / "hosts"))
         bundle = (w.directory / "pki" / "ca.crt").read_text() + ca.cert.read_text()

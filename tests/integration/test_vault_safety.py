@@ -30,7 +30,7 @@ from tests.support import compile_data, need, write_spec
 
 from . import https
 from .pki import make_ca, server_cert
-from .server import Server, install, running, show_logs
+from .server import Server, install, show_logs, unsealed
 from .sshd import free_port
 from .test_openbao import spec_data
 
@@ -86,10 +86,7 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
     data = base_spec()  # its ports are the server's: every test starts from a copy of it
     host = install(compile_data(work, data), "node1", work / "node1", ca)
     with ExitStack() as stack:
-        server = stack.enter_context(running(host))
-        server.initialise(1, 1)
-        server.unseal()
-        server.wait_health(200)
+        server = stack.enter_context(unsealed(host))
         yield work, server, data
     show_logs()
 
